@@ -1,0 +1,241 @@
+"""Read a purchase log (CSV or Parquet; a file, a directory or a glob), validate it and normalise its columns.
+
+Every problem the user must fix raises :class:`features.errors.InputError` with a message that names the
+column, how many rows are affected and the first few of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+import pyarrow as pa
+
+from features.config import ColumnMap, Policy
+from features.errors import InputError
+
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
+# Tried in order when a text date column is not ISO 8601; day-first and month-first are told apart by the data.
+DATE_FORMATS = (
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%Y%m%d",
+)
+SHOW_ROWS = 5
+
+
+@ibis.udf.scalar.builtin(name="try_strptime")
+def _try_strptime(text: str, fmt: str) -> dt.datetime:  # type: ignore[empty-body]
+    """DuckDB's ``try_strptime``: NULL where the text does not match the format."""
+
+
+@dataclass(frozen=True)
+class TransactionLog:
+    """A validated purchase log: one row per input row with normalised columns.
+
+    ``rows`` has ``customer_id`` (string), ``day`` (date), ``amount`` (float64) and, when mapped,
+    ``order_id`` (string) and ``cost`` (float64). Nothing is materialised: it is a lazy Ibis expression.
+    """
+
+    rows: ir.Table
+    source: str
+    has_order: bool = False
+    has_cost: bool = False
+    policy: Policy = field(default_factory=Policy)
+
+    @property
+    def backend(self):
+        return self.rows._find_backend()
+
+
+def resolve_files(path: str | Path) -> tuple[list[str], str]:
+    """Expand a file, directory or glob into files of one format (``parquet`` or ``csv``)."""
+    text = str(path)
+    p = Path(text)
+    if any(ch in text for ch in "*?["):
+        files = sorted(glob.glob(text, recursive=True))
+        if not files:
+            raise InputError(f"no file matches {text!r}")
+    elif p.is_dir():
+        files = sorted(
+            str(f) for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(PARQUET_SUFFIXES + CSV_SUFFIXES)
+        )
+        if not files:
+            raise InputError(f"directory {text!r} holds no .parquet or .csv file")
+    elif p.is_file():
+        files = [text]
+    else:
+        raise InputError(f"no such file or directory: {text!r}")
+    formats = {_format_of(f) for f in files}
+    if len(formats) > 1:
+        raise InputError(f"{text!r} mixes Parquet and CSV files; give one format at a time")
+    return files, formats.pop()
+
+
+def _format_of(file: str) -> str:
+    name = file.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    with open(file, "rb") as fh:
+        return "parquet" if fh.read(4) == b"PAR1" else "csv"
+
+
+def read_transactions(
+    source: str | Path | pd.DataFrame | pa.Table,
+    columns: ColumnMap | None = None,
+    policy: Policy | None = None,
+    con: ibis.BaseBackend | None = None,
+) -> TransactionLog:
+    """Open and validate a purchase log; raise :class:`InputError` naming what is wrong and where.
+
+    ``source`` is a path (file, directory or glob of CSV or Parquet files) or an in-memory frame.
+    The log stays in DuckDB: this scans it once to validate and never loads it into pandas.
+    """
+    columns = columns or ColumnMap()
+    policy = policy or Policy()
+    con = con or ibis.duckdb.connect()
+    if isinstance(source, pd.DataFrame | pa.Table):
+        raw = con.create_table(f"transactions_{id(source)}", source, temp=True) if len(source) else None
+        if raw is None:
+            raise InputError("the transaction log is empty: it has no rows")
+        label = "the data frame"
+    else:
+        files, fmt = resolve_files(source)
+        label = str(source)
+        raw = _scan(con, files, fmt, label)
+    _check_columns(raw, columns, label)
+    rows = _normalise(raw, columns, label)
+    return TransactionLog(
+        rows=rows,
+        source=label,
+        has_order=columns.order is not None,
+        has_cost=columns.cost is not None,
+        policy=policy,
+    )
+
+
+def _scan(con: ibis.BaseBackend, files: list[str], fmt: str, label: str) -> ir.Table:
+    try:
+        if fmt == "parquet":
+            raw = con.read_parquet(files)
+        else:
+            raw = con.read_csv(files, all_varchar=True, header=True)
+        raw.count().execute()
+    except Exception as exc:  # duckdb raises several unrelated types for unreadable files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot read {label} as {fmt.upper()}: {first}") from None
+    return raw
+
+
+def _check_columns(raw: ir.Table, columns: ColumnMap, label: str) -> None:
+    missing = [c for c in columns.required() if c not in raw.columns]
+    if missing:
+        present = ", ".join(raw.columns) or "(none)"
+        names = ", ".join(repr(c) for c in missing)
+        raise InputError(
+            f"{label}: missing column(s) {names}; the columns present are: {present}. "
+            "Map yours with --customer-col, --date-col, --amount-col (and --order-col, --cost-col)."
+        )
+
+
+def _parse_number(col: ir.Column) -> ir.NumericColumn:
+    if col.type().is_numeric():
+        return col.cast("float64")
+    return col.cast("string").strip().try_cast("float64")
+
+
+def _parse_date(raw: ir.Table, name: str, date_format: str | None, label: str) -> ir.DateColumn:
+    col = raw[name]
+    typ = col.type()
+    if typ.is_date():
+        return col
+    if typ.is_timestamp():
+        return col.cast("date")
+    if not typ.is_string():
+        raise InputError(f"{label}: column {name!r} holds {typ}, not dates; give dates like 2024-03-31")
+    text = col.strip()
+    if date_format:
+        return _try_strptime(text, date_format).cast("date")
+    iso = text.try_cast("timestamp").cast("date")
+    failures = raw.aggregate(n=(iso.isnull() & text.notnull()).sum()).execute()["n"].iloc[0]
+    if not failures:
+        return iso
+    # Not ISO: count failures of each known format in one scan and keep the formats that parse every value.
+    counts = raw.aggregate(
+        **{f"f{i}": (_try_strptime(text, f).isnull() & text.notnull()).sum() for i, f in enumerate(DATE_FORMATS)}
+    ).execute()
+    fitting = [f for i, f in enumerate(DATE_FORMATS) if counts[f"f{i}"].iloc[0] == 0]
+    orders = {f.replace("%m", "M").replace("%d", "D").split(" ")[0] for f in fitting}
+    if len(orders) > 1:
+        raise InputError(
+            f"{label}: dates in {name!r} fit both day-first and month-first formats ({', '.join(fitting)}); "
+            "say which with --date-format"
+        )
+    if fitting:
+        return _try_strptime(text, fitting[0]).cast("date")
+    return iso
+
+
+def _normalise(raw: ir.Table, columns: ColumnMap, label: str) -> ir.Table:
+    cid = raw[columns.customer].cast("string").strip()
+    day = _parse_date(raw, columns.date, columns.date_format, label)
+    amount = _parse_number(raw[columns.amount])
+    exprs = {"customer_id": cid, "day": day, "amount": amount}
+    if columns.order:
+        exprs["order_id"] = raw[columns.order].cast("string").strip()
+    if columns.cost:
+        exprs["cost"] = _parse_number(raw[columns.cost])
+    checks = {
+        "id": (cid.isnull() | (cid == ""), columns.customer, "empty or missing customer id"),
+        "date": (day.isnull(), columns.date, "unparseable or missing date"),
+        "amount_nan": (amount.isnull() | amount.isnan(), columns.amount, "non-numeric or missing amount"),
+        "amount_inf": (amount.isinf(), columns.amount, "infinite amount"),
+    }
+    if columns.order:
+        oid = exprs["order_id"]
+        checks["order"] = (oid.isnull() | (oid == ""), columns.order, "empty or missing order id")
+    if columns.cost:
+        cost = exprs["cost"]
+        checks["cost"] = (cost.isnull() | cost.isnan() | cost.isinf(), columns.cost, "non-numeric or missing cost")
+    counts = raw.aggregate(
+        rows=raw.count(), **{k: cond.sum() for k, (cond, _, _) in checks.items()}
+    ).execute().iloc[0]
+    if counts["rows"] == 0:
+        raise InputError(f"{label}: the transaction log is empty: it has a header but no rows")
+    problems = [(k, int(counts[k])) for k in checks if counts[k]]
+    if problems:
+        raise InputError(_describe(raw, checks, problems, int(counts["rows"]), label))
+    return raw.select(**exprs)
+
+
+def _describe(raw: ir.Table, checks: dict, problems: list[tuple[str, int]], total: int, label: str) -> str:
+    numbered = raw.mutate(_row=ibis.row_number() + 1)
+    lines = [f"{label}: {sum(n for _, n in problems)} problem(s) in {total} rows (row numbers count data rows from 1):"]
+    for key, n in problems:
+        cond, name, what = checks[key]
+        shown = numbered.filter(cond)
+        sample = shown.order_by("_row").select("_row", value=numbered[name].cast("string")).limit(SHOW_ROWS).execute()
+        examples = ", ".join(f"row {int(r)}: {_show(v)}" for r, v in zip(sample["_row"], sample["value"], strict=True))
+        lines.append(f"  - column {name!r}: {n} row(s) with {what}; first: {examples}")
+    return "\n".join(lines)
+
+
+def _show(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "<missing>"
+    return repr(value)
