@@ -6,12 +6,15 @@ column, how many rows are affected and the first few of them.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import glob
+import gzip
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
@@ -119,7 +122,10 @@ def read_transactions(
         label = str(source)
         raw = _scan(con, files, fmt, label)
     _check_columns(raw, columns, label)
-    rows = _normalise(raw, columns, label)
+    try:
+        rows = _normalise(raw, columns, label)
+    except duckdb.Error as exc:  # a malformed line deep in a CSV surfaces only when it is scanned
+        raise _unreadable(label, "csv" if label.lower().endswith(CSV_SUFFIXES) else "file", exc) from None
     return TransactionLog(
         rows=rows,
         source=label,
@@ -134,12 +140,48 @@ def _scan(con: ibis.BaseBackend, files: list[str], fmt: str, label: str) -> ir.T
         if fmt == "parquet":
             raw = con.read_parquet(files)
         else:
-            raw = con.read_csv(files, all_varchar=True, header=True)
-        raw.count().execute()
-    except Exception as exc:  # duckdb raises several unrelated types for unreadable files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot read {label} as {fmt.upper()}: {first}") from None
+            delim, names = _csv_header(files[0], label)
+            raw = con.read_csv(
+                files,
+                auto_detect=False,
+                header=True,
+                delim=delim,
+                quote='"',
+                escape='"',
+                columns={name: "VARCHAR" for name in names},
+            )
+    except duckdb.Error as exc:
+        raise _unreadable(label, fmt, exc) from None
     return raw
+
+
+def _csv_header(file: str, label: str) -> tuple[str, list[str]]:
+    """Delimiter and column names from the first line, so that a ragged row later is an error, not a guess."""
+    opener = gzip.open if file.lower().endswith(".gz") else open
+    with opener(file, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+        first = fh.readline()
+    if not first.strip():
+        raise InputError(f"{label}: {file} is empty: expected a header line such as customer_id,date,amount")
+    try:
+        delim = csv.Sniffer().sniff(first, delimiters=",;\t|").delimiter
+    except csv.Error:
+        delim = ","
+    names = next(csv.reader([first], delimiter=delim))
+    names = [n.strip() for n in names]
+    if len(set(names)) != len(names):
+        raise InputError(f"{label}: the header line repeats a column name: {', '.join(names)}")
+    return delim, names
+
+
+def _unreadable(label: str, fmt: str, exc: Exception) -> InputError:
+    lines = []
+    for line in str(exc).strip().splitlines():
+        if line.startswith(("Possible fixes", "LINE ")):
+            break
+        if line.strip():
+            lines.append(line.strip())
+    detail = "; ".join(lines[:3]) if lines else type(exc).__name__
+    return InputError(f"cannot read {label} as {fmt.upper()}: {detail}")
 
 
 def _check_columns(raw: ir.Table, columns: ColumnMap, label: str) -> None:
@@ -212,9 +254,7 @@ def _normalise(raw: ir.Table, columns: ColumnMap, label: str) -> ir.Table:
     if columns.cost:
         cost = exprs["cost"]
         checks["cost"] = (cost.isnull() | cost.isnan() | cost.isinf(), columns.cost, "non-numeric or missing cost")
-    counts = raw.aggregate(
-        rows=raw.count(), **{k: cond.sum() for k, (cond, _, _) in checks.items()}
-    ).execute().iloc[0]
+    counts = raw.aggregate(rows=raw.count(), **{k: cond.sum() for k, (cond, _, _) in checks.items()}).execute().iloc[0]
     if counts["rows"] == 0:
         raise InputError(f"{label}: the transaction log is empty: it has a header but no rows")
     problems = [(k, int(counts[k])) for k in checks if counts[k]]

@@ -21,19 +21,20 @@ def labels_from_daily(daily: ir.Table, as_of: dt.date, horizon_days: int, has_co
     start = ibis.literal(as_of, type="date")
     end = ibis.literal(as_of + dt.timedelta(days=horizon_days), type="date")
     window = daily.filter((daily.day >= start) & (daily.day < end))
-    aggs = {"purchases": window.count(where=window.is_purchase), "spend": window.net.sum()}
+    aggs = {"future_purchases": window.count(where=window.is_purchase), "future_spend": window.net.sum()}
     if has_cost:
-        aggs["margin"] = (window.net - window.cost).sum()
+        aggs["future_margin"] = (window.net - window.cost).sum()
     future = window.group_by("customer_id").aggregate(**aggs)
     joined = customers.left_join(future, "customer_id").drop("customer_id_right")
     filled = {name: joined[name].fill_null(0) for name in aggs}
     out = joined.mutate(**filled)
-    return out.mutate(churned=out.purchases == 0, horizon_days=ibis.literal(horizon_days, type="int64"))
+    return out.mutate(churned=out.future_purchases == 0, horizon_days=ibis.literal(horizon_days, type="int64"))
 
 
 def build_labels(transactions: Transactions, as_of, horizon, config: FeatureConfig | None = None) -> pd.DataFrame:
-    """Per customer with a purchase before ``as_of``: purchase days, net spend (and margin with a cost column)
-    in ``[as_of, as_of + horizon)`` and ``churned`` = no purchase in that window. ``horizon``: ``181d``, ``26w``.
+    """Per customer with a purchase before ``as_of``: ``future_purchases`` (purchase days), ``future_spend``
+    (net) and, with a cost column, ``future_margin`` in ``[as_of, as_of + horizon)``; ``churned`` = no purchase
+    in that window. ``horizon``: ``181d``, ``26w`` or a number of days.
     """
     log = as_log(transactions, config)
     expr = labels_from_daily(daily_activity(log), as_date(as_of), parse_horizon(horizon), log.has_cost)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import asdict, dataclass
 
-import ibis
 import ibis.expr.types as ir
 
 from features.io import TransactionLog
@@ -80,22 +79,30 @@ def policy_report(log: TransactionLog) -> PolicyReport:
     rows = log.rows
     distinct = rows.distinct().count()
     kept = policy_rows(log)
-    r = rows.aggregate(
-        rows=rows.count(),
-        distinct=distinct.as_scalar(),
-        kept=kept.count().as_scalar(),
-        returns=rows.count(where=rows.amount < 0),
-        zeros=rows.count(where=rows.amount == 0),
-        first_day=rows.day.min(),
-        last_day=rows.day.max(),
-        customers=rows.customer_id.nunique(),
-    ).execute().iloc[0]
+    r = (
+        rows.aggregate(
+            rows=rows.count(),
+            distinct=distinct.as_scalar(),
+            kept=kept.count().as_scalar(),
+            returns=rows.count(where=rows.amount < 0),
+            zeros=rows.count(where=rows.amount == 0),
+            first_day=rows.day.min(),
+            last_day=rows.day.max(),
+            customers=rows.customer_id.nunique(),
+        )
+        .execute()
+        .iloc[0]
+    )
     daily = daily_activity(log)
-    d = daily.aggregate(
-        days=daily.count(),
-        purchase_days=daily.count(where=daily.is_purchase),
-        buyers=daily.customer_id.nunique(where=daily.is_purchase),
-    ).execute().iloc[0]
+    d = (
+        daily.aggregate(
+            days=daily.count(),
+            purchase_days=daily.count(where=daily.is_purchase),
+            buyers=daily.customer_id.nunique(where=daily.is_purchase),
+        )
+        .execute()
+        .iloc[0]
+    )
     return PolicyReport(
         rows=int(r["rows"]),
         duplicate_rows=int(r["rows"] - r["distinct"]),
@@ -115,6 +122,3 @@ def policy_report(log: TransactionLog) -> PolicyReport:
 
 def _as_date(value) -> dt.date:
     return value.date() if hasattr(value, "date") else value
-
-
-__all__ = ["PolicyReport", "daily_activity", "ibis", "policy_report", "policy_rows"]

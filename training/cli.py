@@ -1,0 +1,187 @@
+"""The ``clv`` command line: generate data, build features, run the demo.
+
+Exit codes: 0 ok, 2 bad input (one message, no traceback, no output file), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from features import ColumnMap, FeatureConfig, InputError, Policy, parse_horizon, policy_report, read_transactions
+from features.build import as_date
+from features.policy import daily_activity
+from features.snapshots import snapshot_expr
+from training import console as show
+from training.outputs import write_table
+
+for _name in ("MLFLOW_DISABLE_TELEMETRY", "BENTOML_DO_NOT_TRACK", "DO_NOT_TRACK"):
+    os.environ.setdefault(_name, "true")
+
+app = typer.Typer(
+    name="clv",
+    help="Churn probability and customer lifetime value from purchase logs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """Map InputError to exit 2 and anything unexpected to exit 1, each with one readable message."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError as exc:
+            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if os.environ.get("CLV_DEBUG"):
+                traceback.print_exc()
+            err.print(
+                f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n(set CLV_DEBUG=1 for the traceback)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _date(value: str | None, what: str) -> dt.date | None:
+    return None if value is None else as_date(value, what)
+
+
+TransactionsOpt = Annotated[
+    str, typer.Option("--transactions", "-t", help="Purchase log: a CSV or Parquet file, a directory or a glob.")
+]
+CustomerCol = Annotated[str, typer.Option(help="Column holding the customer id.")]
+DateCol = Annotated[str, typer.Option(help="Column holding the purchase date or timestamp.")]
+AmountCol = Annotated[str, typer.Option(help="Column holding the amount (negative for returns).")]
+OrderCol = Annotated[str | None, typer.Option(help="Optional column holding the order id.")]
+CostCol = Annotated[str | None, typer.Option(help="Optional column holding the cost of goods.")]
+DateFormat = Annotated[
+    str | None, typer.Option(help="strptime format of text dates, e.g. '%d/%m/%Y'; ISO dates need none.")
+]
+DropDuplicates = Annotated[bool, typer.Option(help="Drop exact duplicate rows instead of keeping them.")]
+
+
+@app.command()
+@handle_errors
+def generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for transactions.parquet and truth.parquet.")],
+    customers: Annotated[int, typer.Option(min=1, help="Number of customers.")] = 10_000,
+    start: Annotated[str, typer.Option(help="First day of the log (ISO date).")] = "2022-01-01",
+    end: Annotated[str, typer.Option(help="Day after the last day of the log (ISO date).")] = "2025-01-01",
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same log.")] = 42,
+) -> None:
+    """Write a synthetic purchase log with known per-customer truth."""
+    from features.generate import GeneratorConfig, write_generated
+
+    cfg = GeneratorConfig(customers=customers, start=as_date(start, "start"), end=as_date(end, "end"), seed=seed)
+    with err.status(f"generating {customers:,} customers"):
+        paths = write_generated(cfg, out_dir)
+    show.generated(out, paths)
+
+
+@app.command("features")
+@handle_errors
+def features_cmd(
+    transactions: TransactionsOpt,
+    as_of: Annotated[str, typer.Option(help="Cutoff date: features use only rows strictly before it.")],
+    output: Annotated[Path, typer.Option("--out", "-o", help="Output file: .parquet or .csv.")],
+    horizon: Annotated[
+        str | None, typer.Option(help="Also add labels over [as_of, as_of + horizon), e.g. 181d or 26w.")
+    ] = None,
+    customer_col: CustomerCol = "customer_id",
+    date_col: DateCol = "date",
+    amount_col: AmountCol = "amount",
+    order_col: OrderCol = None,
+    cost_col: CostCol = None,
+    date_format: DateFormat = None,
+    drop_duplicates: DropDuplicates = False,
+) -> None:
+    """Build point-in-time customer features (and labels with --horizon) and write them to a file."""
+    cutoff = as_date(as_of, "--as-of")
+    horizon_days = parse_horizon(horizon) if horizon is not None else None
+    _check_output(output)
+    columns = ColumnMap(customer_col, date_col, amount_col, order_col, cost_col, date_format)
+    config = FeatureConfig(columns=columns, policy=Policy(drop_duplicates=drop_duplicates))
+    with err.status("reading and validating the purchase log"):
+        log = read_transactions(transactions, columns, config.policy)
+        report = policy_report(log)
+    if cutoff <= report.first_day:
+        raise InputError(f"--as-of {cutoff} is not after the first day of the log ({report.first_day}): no history")
+    with err.status(f"building features as of {cutoff}"):
+        table = snapshot_expr(daily_activity(log), cutoff, horizon_days, config, log.has_cost)
+        result = table.order_by("customer_id").to_pyarrow()
+    write_table(result, output)
+    show.policy(out, report, log.source)
+    show.segments(out, result.to_pandas(), horizon_days)
+    out.print(f"wrote {result.num_rows:,} customers x {result.num_columns} columns to [bold]{output}[/]")
+
+
+@app.command()
+@handle_errors
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Where the demo writes its data and outputs.")] = Path("demo-output"),
+    customers: Annotated[int, typer.Option(min=100, help="Customers to generate.")] = 20_000,
+    horizon: Annotated[str, typer.Option(help="Prediction horizon.")] = "181d",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+) -> None:
+    """Run the pipeline end to end on generated data: generate, features, segment summary."""
+    from features.generate import GeneratorConfig, write_generated
+
+    horizon_days = parse_horizon(horizon)
+    cfg = GeneratorConfig(customers=customers, seed=seed)
+    cutoff = cfg.end - dt.timedelta(days=horizon_days)
+    out.rule("1. generate")
+    with err.status(f"generating {customers:,} customers"):
+        paths = write_generated(cfg, workdir / "data")
+    show.generated(out, paths)
+    out.rule(f"2. features as of {cutoff}, labels over the next {horizon_days} days")
+    with err.status("validating and building features"):
+        log = read_transactions(paths["transactions"], ColumnMap(order="order_id", cost="cost"))
+        report = policy_report(log)
+        table = snapshot_expr(daily_activity(log), cutoff, horizon_days, FeatureConfig(), log.has_cost)
+        result = table.order_by("customer_id").to_pyarrow()
+    target = workdir / "features.parquet"
+    write_table(result, target)
+    show.policy(out, report, log.source)
+    out.rule("3. segments")
+    show.segments(out, result.to_pandas(), horizon_days)
+    out.print(f"features and labels: [bold]{target}[/]")
+
+
+def _check_output(path: Path) -> None:
+    if path.suffix.lower() not in (".parquet", ".csv"):
+        raise InputError(f"--out {path}: the file name must end in .parquet or .csv")
+    if path.is_dir():
+        raise InputError(f"--out {path} is a directory; give a file name ending in .parquet or .csv")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="clv")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
