@@ -77,13 +77,10 @@ class PolicyReport:
 def policy_report(log: TransactionLog) -> PolicyReport:
     """Count what the policy does to this log (two scans)."""
     rows = log.rows
-    distinct = rows.distinct().count()
-    kept = policy_rows(log)
     r = (
         rows.aggregate(
             rows=rows.count(),
-            distinct=distinct.as_scalar(),
-            kept=kept.count().as_scalar(),
+            distinct=rows.distinct().count().as_scalar(),
             returns=rows.count(where=rows.amount < 0),
             zeros=rows.count(where=rows.amount == 0),
             first_day=rows.day.min(),
@@ -109,7 +106,7 @@ def policy_report(log: TransactionLog) -> PolicyReport:
         duplicates_dropped=log.policy.drop_duplicates,
         return_rows=int(r["returns"]),
         zero_amount_rows=int(r["zeros"]),
-        same_day_rows_merged=int(r["kept"] - d["days"]),
+        same_day_rows_merged=int((r["distinct"] if log.policy.drop_duplicates else r["rows"]) - d["days"]),
         customer_days=int(d["days"]),
         purchase_days=int(d["purchase_days"]),
         non_purchase_days=int(d["days"] - d["purchase_days"]),

@@ -1,0 +1,36 @@
+"""Shared helpers: small hand-written logs as data frames and files."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+
+def log(rows: list[tuple]) -> pd.DataFrame:
+    """(customer_id, date, amount[, order_id]) tuples as a transaction frame."""
+    cols = ["customer_id", "date", "amount", "order_id"][: len(rows[0])]
+    return pd.DataFrame(rows, columns=cols)
+
+
+@pytest.fixture
+def hand_log() -> pd.DataFrame:
+    """The worked example of tests/test_features.py (cutoff 2024-03-01)."""
+    return log(
+        [
+            ("A", "2024-01-01", 10.0),
+            ("A", "2024-01-01", 5.0),
+            ("A", "2024-01-11", 20.0),
+            ("A", "2024-01-15", -5.0),
+            ("A", "2024-02-10", 40.0),
+            ("A", "2024-03-01", 100.0),
+            ("A", "2024-03-31", 50.0),
+            ("B", "2024-02-28", 30.0),
+            ("C", "2024-01-05", -10.0),
+            ("D", "2024-03-05", 25.0),
+        ]
+    )

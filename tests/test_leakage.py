@@ -1,0 +1,77 @@
+"""Proof of no leakage: properties over random logs (hypothesis)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from features import build_features, build_labels
+
+AS_OF = dt.date(2024, 6, 1)
+HORIZON = 60
+START = dt.date(2023, 6, 1)
+
+amounts = st.one_of(st.floats(1, 500, allow_nan=False).map(lambda x: round(x, 2)), st.sampled_from([-20.0, 0.0]))
+
+
+def rows(first: dt.date, last: dt.date, min_size: int = 0):
+    return st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.dates(first, last), amounts), min_size=min_size, max_size=25
+    )
+
+
+def frame(rs) -> pd.DataFrame:
+    return pd.DataFrame(rs, columns=["customer_id", "date", "amount"]).assign(date=lambda f: pd.to_datetime(f["date"]))
+
+
+def same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=False, rtol=1e-9)
+
+
+# One positive purchase before the cutoff so every example has at least one customer.
+ANCHOR = [("a", dt.date(2024, 1, 15), 10.0)]
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(before=rows(START, AS_OF - dt.timedelta(days=1)), after=rows(AS_OF, AS_OF + dt.timedelta(days=400), min_size=1))
+def test_rows_at_or_after_the_cutoff_change_no_feature(before, after):
+    base = build_features(frame(ANCHOR + before), AS_OF)
+    with_future = build_features(frame(ANCHOR + before + after), AS_OF)
+    same(base, with_future)
+
+
+@SETTINGS
+@given(before=rows(START, AS_OF + dt.timedelta(days=100)), seed=st.integers(0, 2**31 - 1))
+def test_row_order_changes_nothing(before, seed):
+    data = frame(ANCHOR + before)
+    shuffled = data.sample(frac=1.0, random_state=seed)
+    same(build_features(data, AS_OF), build_features(shuffled, AS_OF))
+    same(build_labels(data, AS_OF, f"{HORIZON}d"), build_labels(shuffled, AS_OF, f"{HORIZON}d"))
+
+
+@SETTINGS
+@given(
+    before=rows(START, AS_OF - dt.timedelta(days=1)),
+    offset=st.integers(0, HORIZON - 1),
+    amount=st.floats(1, 100, allow_nan=False).map(lambda x: round(x, 2)),
+)
+def test_labels_change_when_a_row_inside_the_window_changes(before, offset, amount):
+    data = frame(ANCHOR + before)
+    base = build_labels(data, AS_OF, f"{HORIZON}d").set_index("customer_id")
+    inside = frame(ANCHOR + before + [("a", AS_OF + dt.timedelta(days=offset), amount)])
+    changed = build_labels(inside, AS_OF, f"{HORIZON}d").set_index("customer_id")
+    assert changed.loc["a", "future_spend"] == base.loc["a", "future_spend"] + amount
+    assert changed.loc["a", "future_purchases"] == 1 and not changed.loc["a", "churned"]
+    # ... and the features do not.
+    same(build_features(data, AS_OF), build_features(inside, AS_OF))
+
+
+@SETTINGS
+@given(before=rows(START, AS_OF - dt.timedelta(days=1)), outside=rows(AS_OF + dt.timedelta(days=HORIZON), dt.date(2025, 6, 1)))
+def test_rows_after_the_window_change_no_label(before, outside):
+    data = frame(ANCHOR + before)
+    same(build_labels(data, AS_OF, f"{HORIZON}d"), build_labels(frame(ANCHOR + before + outside), AS_OF, f"{HORIZON}d"))
