@@ -10,16 +10,25 @@ import ibis.expr.types as ir
 from features.config import FeatureConfig
 
 
-def with_gaps(days: ir.Table) -> ir.Table:
-    """Add ``gap``: days since the customer's previous purchase day, on purchase days (null on the first)."""
-    purchase_day = ibis.ifelse(days.is_purchase, days.day, ibis.null("date"))
-    previous = purchase_day.max().over(ibis.window(group_by="customer_id", order_by="day", rows=(None, -1)))
-    return days.mutate(gap=ibis.ifelse(days.is_purchase, days.day.delta(previous, unit="day"), ibis.null("int64")))
+def with_previous(days: ir.Table) -> ir.Table:
+    """Add ``prev_day``: on a purchase day, the customer's previous purchase day (null on the first).
+
+    One window partitioned by (customer, is_purchase) serves gaps, first-day spend and active months.
+    """
+    window = ibis.window(group_by=[days.customer_id, days.is_purchase], order_by=days.day)
+    return days.mutate(prev_day=days.day.lag().over(window))
+
+
+def first_purchase_net(days: ir.Table) -> ir.Value:
+    """Net amount of the first purchase day, from ``with_previous`` (cheaper than an ordered aggregate)."""
+    return days.net.sum(where=days.is_purchase & days.prev_day.isnull())
 
 
 def behaviour_aggregates(days: ir.Table, as_of: dt.date, config: FeatureConfig, has_cost: bool) -> dict[str, ir.Value]:
-    """Aggregates of the behavioural features (to use inside a group-by over ``with_gaps(days)``)."""
+    """Aggregates of the behavioural features (to use inside a group-by over ``with_previous(days)``)."""
     p = days.is_purchase
+    gap = days.day.delta(days.prev_day, unit="day")
+    new_month = p & (days.prev_day.isnull() | (days.day.truncate("M") != days.prev_day.truncate("M")))
 
     def since(n: int) -> ir.BooleanValue:
         return days.day >= ibis.literal(as_of - dt.timedelta(days=n), type="date")
@@ -28,17 +37,17 @@ def behaviour_aggregates(days: ir.Table, as_of: dt.date, config: FeatureConfig, 
         "purchase_days": days.count(where=p),
         "total_spend": days.net.sum(),
         "orders": days.orders.sum(),
-        "gross_spend": days.gross.sum(),
         "returned": days.returned.sum(),
         "max_order_value": days.max_order.max(),
-        "gap_std": days.gap.std(how="sample"),
-        "active_months": days.day.truncate("M").nunique(where=p),
+        "gap_std": gap.std(how="sample", where=p),
+        "active_months": days.count(where=new_month),
     }
     for n in config.windows:
         aggs[f"purchases_{n}d"] = days.count(where=p & since(n))
         aggs[f"spend_{n}d"] = days.net.sum(where=since(n))
     k = config.trend_days
-    aggs["_recent"] = days.net.sum(where=since(k))
+    if k not in config.windows:
+        aggs[f"spend_{k}d"] = days.net.sum(where=since(k))
     aggs["_prior"] = days.net.sum(where=since(2 * k) & ~since(k))
     if has_cost:
         aggs["total_margin"] = (days.net - days.cost).sum()
@@ -51,9 +60,10 @@ def finish_behaviour(table: ir.Table, as_of: dt.date, config: FeatureConfig, has
     zero_fill = {f"spend_{n}d": table[f"spend_{n}d"].fill_null(0.0) for n in config.windows}
     if has_cost:
         zero_fill["margin_365d"] = table.margin_365d.fill_null(0.0)
-    recent = table._recent.fill_null(0.0)
+    recent = table[f"spend_{config.trend_days}d"].fill_null(0.0)
     prior = table._prior.fill_null(0.0)
     scale = recent.abs() + prior.abs()
+    gross = table.total_spend + table.returned
     as_of_lit = ibis.literal(as_of, type="date")
     out = table.mutate(
         **zero_fill,
@@ -61,7 +71,8 @@ def finish_behaviour(table: ir.Table, as_of: dt.date, config: FeatureConfig, has
         tenure_days=as_of_lit.delta(table.first_purchase, unit="day"),
         gap_mean=ibis.ifelse(table.frequency > 0, table.recency / table.frequency, ibis.null("float64")),
         spend_trend=ibis.ifelse(scale > 0, (recent - prior) / scale, 0.0),
-        avg_order_value=ibis.ifelse(table.orders > 0, table.gross_spend / table.orders, 0.0),
-        returns_share=ibis.ifelse(table.gross_spend > 0, table.returned / table.gross_spend, 0.0),
+        avg_order_value=ibis.ifelse(table.orders > 0, gross / table.orders, 0.0),
+        returns_share=ibis.ifelse(gross > 0, table.returned / gross, 0.0),
     )
-    return out.drop("_recent", "_prior", "gross_spend", "returned")
+    extra = [f"spend_{config.trend_days}d"] if config.trend_days not in config.windows else []
+    return out.drop("_prior", "returned", *extra)

@@ -9,7 +9,7 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
-from features.behaviour import behaviour_aggregates, finish_behaviour, with_gaps
+from features.behaviour import behaviour_aggregates, finish_behaviour, first_purchase_net, with_previous
 from features.config import FeatureConfig
 from features.errors import InputError
 from features.io import TransactionLog, read_transactions
@@ -41,11 +41,12 @@ def as_date(value: dt.date | dt.datetime | str, what: str = "as_of") -> dt.date:
 
 def features_from_daily(daily: ir.Table, as_of: dt.date, config: FeatureConfig, has_cost: bool) -> ir.Table:
     """The feature expression over customer-days (one window pass, one group-by)."""
-    days = with_gaps(observed(daily, as_of))
-    aggs = btyd_aggregates(days, as_of) | behaviour_aggregates(days, as_of, config, has_cost)
+    days = with_previous(observed(daily, as_of))
+    aggs = btyd_aggregates(days, as_of, first_purchase_net(days)) | behaviour_aggregates(days, as_of, config, has_cost)
     table = days.group_by("customer_id").aggregate(**aggs)
-    table = table.filter(table.purchase_days > 0)
-    return rfm_scores(finish_behaviour(table, as_of, config, has_cost))
+    table = finish_behaviour(table.filter(table.purchase_days > 0), as_of, config, has_cost)
+    # Computed once here: the RFM scores read this table four times, and the engine would recompute it each time.
+    return rfm_scores(table.cache())
 
 
 def features_expr(transactions: Transactions, as_of, config: FeatureConfig | None = None) -> ir.Table:

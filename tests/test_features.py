@@ -102,9 +102,7 @@ def test_margin_with_a_cost_column():
 def test_orders_with_an_order_column_are_summed_per_order():
     from features import ColumnMap
 
-    frame = log(
-        [("A", "2024-01-01", 10.0, "o1"), ("A", "2024-01-01", 15.0, "o1"), ("A", "2024-01-01", 5.0, "o2")]
-    )
+    frame = log([("A", "2024-01-01", 10.0, "o1"), ("A", "2024-01-01", 15.0, "o1"), ("A", "2024-01-01", 5.0, "o2")])
     a = by_id(build_features(frame, "2024-02-01", FeatureConfig(columns=ColumnMap(order="order_id"))))["A"]
     assert (a.orders, a.max_order_value, a.avg_order_value) == (2, 25.0, 15.0)
     b = by_id(build_features(frame[["customer_id", "date", "amount"]], "2024-02-01"))["A"]

@@ -30,8 +30,12 @@ def test_reads_csv_parquet_directory_and_glob(tmp_path):
     assert frame["day"].astype(str).tolist() == ["2024-01-01", "2024-01-02"]
     parts = tmp_path / "parts"
     parts.mkdir()
-    pq.write_table(pa.table({"customer_id": ["a"], "date": pd.to_datetime(["2024-01-01"]), "amount": [1.0]}), parts / "1.parquet")
-    pq.write_table(pa.table({"customer_id": ["b"], "date": pd.to_datetime(["2024-01-02"]), "amount": [2.0]}), parts / "2.parquet")
+    pq.write_table(
+        pa.table({"customer_id": ["a"], "date": pd.to_datetime(["2024-01-01"]), "amount": [1.0]}), parts / "1.parquet"
+    )
+    pq.write_table(
+        pa.table({"customer_id": ["b"], "date": pd.to_datetime(["2024-01-02"]), "amount": [2.0]}), parts / "2.parquet"
+    )
     assert rows_of(parts)["customer_id"].tolist() == ["a", "b"]
     assert rows_of(str(parts / "*.parquet"))["amount"].tolist() == [1.0, 2.0]
 
@@ -92,16 +96,24 @@ def test_unparseable_dates_give_count_rows_and_values(tmp_path):
 
 def test_null_ids(tmp_path):
     write(tmp_path / "n.csv", "customer_id,date,amount\na,2024-01-01,1\n,2024-01-02,2\n")
-    with pytest.raises(InputError, match=r"column 'customer_id': 1 row\(s\) with empty or missing customer id; first: row 2"):
+    with pytest.raises(
+        InputError, match=r"column 'customer_id': 1 row\(s\) with empty or missing customer id; first: row 2"
+    ):
         read_transactions(tmp_path / "n.csv")
 
 
 def test_non_numeric_and_non_finite_amounts(tmp_path):
-    write(tmp_path / "a.csv", "customer_id,date,amount\na,2024-01-01,ten\nb,2024-01-01,NaN\nc,2024-01-01,inf\nd,2024-01-01,\n")
+    write(
+        tmp_path / "a.csv",
+        "customer_id,date,amount\na,2024-01-01,ten\nb,2024-01-01,NaN\nc,2024-01-01,inf\nd,2024-01-01,\n",
+    )
     with pytest.raises(InputError) as info:
         read_transactions(tmp_path / "a.csv")
     msg = str(info.value)
-    assert "column 'amount': 3 row(s) with non-numeric or missing amount; first: row 1: 'ten', row 2: 'NaN', row 4: <missing>" in msg
+    assert (
+        "column 'amount': 3 row(s) with non-numeric or missing amount; first: row 1: 'ten', row 2: 'NaN', row 4: <missing>"
+        in msg
+    )
     assert "1 row(s) with infinite amount; first: row 3" in msg
 
 

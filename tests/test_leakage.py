@@ -71,7 +71,24 @@ def test_labels_change_when_a_row_inside_the_window_changes(before, offset, amou
 
 
 @SETTINGS
-@given(before=rows(START, AS_OF - dt.timedelta(days=1)), outside=rows(AS_OF + dt.timedelta(days=HORIZON), dt.date(2025, 6, 1)))
+@given(
+    before=rows(START, AS_OF - dt.timedelta(days=1)),
+    outside=rows(AS_OF + dt.timedelta(days=HORIZON), dt.date(2025, 6, 1)),
+)
 def test_rows_after_the_window_change_no_label(before, outside):
     data = frame(ANCHOR + before)
     same(build_labels(data, AS_OF, f"{HORIZON}d"), build_labels(frame(ANCHOR + before + outside), AS_OF, f"{HORIZON}d"))
+
+
+@SETTINGS
+@given(before=rows(START, AS_OF + dt.timedelta(days=30)))
+def test_fast_btyd_summary_agrees_with_the_full_feature_set(before):
+    """Two formulations of the BTYD core (arg-min vs window) must give the same numbers."""
+    from features import read_transactions
+    from features.policy import daily_activity
+    from features.rfm import btyd_summary
+
+    log = read_transactions(frame(ANCHOR + before))
+    cols = ["customer_id", "frequency", "recency", "T", "monetary_value"]
+    fast = btyd_summary(daily_activity(log, detail=False), AS_OF).order_by("customer_id").to_pandas()[cols]
+    same(fast, build_features(log, AS_OF)[cols])

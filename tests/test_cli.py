@@ -1,0 +1,104 @@
+"""The ``clv`` command line, run as a real subprocess: exit codes, messages, output files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+GOOD = "customer_id,date,amount\na,2024-01-01,10\na,2024-02-01,20\nb,2024-01-15,5\nb,2024-03-10,8\n"
+
+
+def clv(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "training.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def good_csv(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text(GOOD)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_features_writes_the_file_and_a_summary(tmp_path, good_csv, suffix):
+    out = tmp_path / "out" / f"features{suffix}"
+    res = clv("features", "--transactions", good_csv, "--as-of", "2024-03-01", "--horizon", "30d", "--out", out)
+    assert res.returncode == 0, res.stderr
+    frame = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
+    assert frame["customer_id"].tolist() == ["a", "b"]
+    assert frame["future_purchases"].tolist() == [0, 1]
+    assert "rows read" in res.stdout and "RFM segments" in res.stdout
+    assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (None, [], "no such file"),
+        ("customer_id,when,amount\na,2024-01-01,1\n", [], "missing column(s) 'date'"),
+        ("customer_id,date,amount\na,2024-13-45,1\n", [], "row 1: '2024-13-45'"),
+        ("customer_id,date,amount\na,2024-01-01,abc\n", [], "non-numeric"),
+        ("customer_id,date,amount\n", [], "empty"),
+        (GOOD, ["--as-of", "tomorrow"], "is not a date"),
+        (GOOD, ["--horizon", "6m"], "horizon"),
+        (GOOD, ["--as-of", "2023-01-01"], "no history"),
+    ],
+)
+def test_bad_input_exits_2_with_one_message_and_no_output(tmp_path, content, args, message):
+    src = tmp_path / "log.csv"
+    if content is not None:
+        src.write_text(content)
+    out = tmp_path / "features.parquet"
+    base = {"--as-of": "2024-03-01"}
+    extra = dict(zip(args[::2], args[1::2], strict=True))
+    opts = [x for k, v in {**base, **extra}.items() for x in (k, v)]
+    res = clv("features", "--transactions", src, *opts, "--out", out)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert message in " ".join(res.stderr.split())
+    assert "Traceback" not in res.stderr
+    assert not out.exists()
+
+
+def test_bad_output_name_exits_2(tmp_path, good_csv):
+    res = clv("features", "--transactions", good_csv, "--as-of", "2024-03-01", "--out", tmp_path / "f.xlsx")
+    assert res.returncode == 2 and ".parquet or .csv" in res.stderr
+
+
+def test_generate_then_features_on_its_output(tmp_path):
+    res = clv("generate", "--customers", "500", "--seed", "3", "--out", tmp_path / "gen")
+    assert res.returncode == 0, res.stderr
+    assert {p.name for p in (tmp_path / "gen").iterdir()} == {"transactions.parquet", "truth.parquet", "generator.json"}
+    res = clv(
+        "features",
+        "-t",
+        tmp_path / "gen" / "transactions.parquet",
+        "--as-of",
+        "2024-06-01",
+        "--order-col",
+        "order_id",
+        "--cost-col",
+        "cost",
+        "--out",
+        tmp_path / "f.parquet",
+    )
+    assert res.returncode == 0, res.stderr
+    assert "total_margin" in pd.read_parquet(tmp_path / "f.parquet").columns
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    res = clv("demo", "--customers", "2000", "--workdir", tmp_path / "demo")
+    assert res.returncode == 0, res.stderr
+    assert "Champions" in res.stdout
+    assert (tmp_path / "demo" / "features.parquet").exists()
