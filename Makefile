@@ -27,7 +27,7 @@ bench: install
 	$(VENV)/bin/python benchmarks/features.py --rows 1000000,10000000
 
 bench-large: install
-	$(VENV)/bin/python benchmarks/features.py --rows 100000000 --skip-pandas
+	$(VENV)/bin/python benchmarks/features.py --rows 100000000 --skip-pandas --memory-limit 4GB --data bench-data
 
 lint: install
 	$(VENV)/bin/ruff check .

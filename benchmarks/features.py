@@ -59,33 +59,43 @@ def pandas_btyd(path: str, as_of: dt.date) -> pd.DataFrame:
     return out
 
 
-def ibis_btyd(path: str, as_of: dt.date) -> pd.DataFrame:
+def ibis_btyd(path: str, as_of: dt.date, read=None) -> pd.DataFrame:
     from features.io import read_transactions
     from features.policy import daily_activity
     from features.rfm import btyd_summary
 
-    log = read_transactions(path, validate=False)
+    log = (read or read_transactions)(path, validate=False)
     cols = ["customer_id", "frequency", "recency", "T", "monetary_value"]
     return btyd_summary(daily_activity(log, detail=False), as_of).select(cols).to_pyarrow().to_pandas()
 
 
-def run_step(step: str, path: str) -> dict:
+def run_step(step: str, path: str, memory_limit: str | None) -> dict:
     """Run one step in this process and return its time and peak RSS."""
-    import features.build as build
-    from features.io import read_transactions
+    import ibis
 
+    import features.build as build
+    from features.io import read_transactions as _read
+
+    con_args = {"memory_limit": memory_limit, "temp_directory": tempfile.mkdtemp()} if memory_limit else {}
+
+    def read_transactions(path, validate=True):
+        return _read(path, con=ibis.duckdb.connect(**con_args), validate=validate)
+
+    out = Path(tempfile.mkdtemp()) / "features.parquet"
     t0 = time.perf_counter()
     if step == "pandas BTYD core":
         n = len(pandas_btyd(path, AS_OF))
     elif step == "ibis+duckdb BTYD core":
-        n = len(ibis_btyd(path, AS_OF))
+        n = len(ibis_btyd(path, AS_OF, read_transactions))
     elif step == "ibis+duckdb validation":
         read_transactions(path)
         n = 0
     elif step == "ibis+duckdb full features":
-        n = build.features_expr(read_transactions(path, validate=False), AS_OF).to_pyarrow().num_rows
+        build.features_expr(read_transactions(path, validate=False), AS_OF).to_parquet(out)
+        n = 0
     elif step == "ibis+duckdb validate + full features":
-        n = build.features_expr(read_transactions(path), AS_OF).to_pyarrow().num_rows
+        build.features_expr(read_transactions(path), AS_OF).to_parquet(out)
+        n = 0
     else:
         raise ValueError(step)
     seconds = time.perf_counter() - t0
@@ -109,15 +119,32 @@ STEPS = (
 )
 
 
+CHUNK_ROWS = 10_000_000
+
+
 def make_data(rows: int, folder: Path) -> tuple[Path, int]:
+    """One Parquet file up to 10 M rows; above that a directory of 10 M-row files (customers differ per file)."""
     from features.generate import GeneratorConfig, generate
 
-    path = folder / f"tx_{rows}.parquet"
-    customers = max(int(rows / TX_PER_CUSTOMER), 100)
+    chunks = max(1, round(rows / CHUNK_ROWS))
+    path = folder / f"tx_{rows}.parquet" if chunks == 1 else folder / f"tx_{rows}"
     if not path.exists():
-        tx, _ = generate(GeneratorConfig(customers=customers, seed=1))
-        tx[["customer_id", "date", "amount"]].to_parquet(path, index=False)
-    return path, len(pd.read_parquet(path, columns=["amount"]))
+        target = path if chunks == 1 else path.with_name(path.name + ".partial")
+        if chunks > 1:
+            target.mkdir(parents=True, exist_ok=True)
+        for i in range(chunks):
+            customers = max(int(rows / chunks / TX_PER_CUSTOMER), 100)
+            tx, _ = generate(GeneratorConfig(customers=customers, seed=1 + i, id_prefix=f"C{i:03d}-"))
+            tx = tx[["customer_id", "date", "amount"]]
+            tx.to_parquet(target if chunks == 1 else target / f"part-{i:03d}.parquet", index=False)
+            del tx
+            print(f"  generated part {i + 1}/{chunks}", file=sys.stderr)
+        if chunks > 1:
+            target.rename(path)
+    import duckdb
+
+    files = str(path) if chunks == 1 else str(path / "*.parquet")
+    return path, duckdb.sql(f"select count(*) from read_parquet('{files}')").fetchone()[0]
 
 
 def check_agreement(path: Path) -> None:
@@ -132,11 +159,12 @@ def main() -> None:
     parser.add_argument("--rows", default="1000000,10000000", help="comma-separated target row counts")
     parser.add_argument("--data", default=None, help="folder to keep generated data in (default: a temp dir)")
     parser.add_argument("--skip-pandas", action="store_true", help="skip pandas (for 100 M rows)")
+    parser.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 4GB (spills to disk)")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step:
-        print(json.dumps(run_step(args.step, args.path)))
+        print(json.dumps(run_step(args.step, args.path, args.memory_limit)))
         return
 
     folder = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix="clv-bench-"))
@@ -150,14 +178,17 @@ def main() -> None:
             if args.skip_pandas and step.startswith("pandas"):
                 continue
             proc = subprocess.run(
-                [sys.executable, __file__, "--step", step, "--path", str(path)], capture_output=True, text=True
+                [sys.executable, __file__, "--step", step, "--path", str(path)]
+                + (["--memory-limit", args.memory_limit] if args.memory_limit else []),
+                capture_output=True,
+                text=True,
             )
             if proc.returncode != 0:
                 print(proc.stderr, file=sys.stderr)
                 raise SystemExit(f"step {step!r} failed")
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             results.append({"rows": rows, "step": step, **r})
-            print(f"  {rows:>12,} {step:<38} {r['seconds']:7.2f} s", file=sys.stderr)
+            print(f"  {rows:>12,} {step:<38} {r['seconds']:7.2f} s {r['rss_gib']:5.2f} GiB", file=sys.stderr)
 
     print()
     print("| rows | step | seconds | M tx/s | peak RSS GiB | x pandas core |")

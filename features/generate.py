@@ -29,6 +29,7 @@ class GeneratorConfig:
     start: dt.date = dt.date(2022, 1, 1)
     end: dt.date = dt.date(2025, 1, 1)
     seed: int = 42
+    id_prefix: str = "C"  # customer ids are the prefix and a zero-padded number
     rate_shape: float = 0.75  # purchase rate ~ Gamma(shape, 1 / rate_inv_scale)
     rate_inv_scale: float = 60.0
     dropout_a: float = 0.9  # dropout after each repeat purchase ~ Beta(a, b)
@@ -133,7 +134,7 @@ def generate(cfg: GeneratorConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     stamps = base + days.astype("timedelta64[D]") + seconds.astype("timedelta64[s]")
     order = np.argsort(stamps, kind="stable")
     width = len(str(n))
-    ids = np.char.add("C", np.char.zfill(np.arange(n).astype(str), width))
+    ids = np.char.add(cfg.id_prefix, np.char.zfill(np.arange(n).astype(str), width))
     tx = pd.DataFrame(
         {
             "customer_id": ids[owners[order]],

@@ -102,9 +102,10 @@ def rfm_scores(table: ir.Table) -> ir.Table:
     """Add r_score (recency), f_score (purchase days), m_score (total spend, whole currency units), quintiles
     among the customers at this as_of, and the named rfm_segment."""
     base = table.mutate(_spend_units=table.total_spend.floor().cast("int64"))
-    r = quintile_score(base, "days_since_last", "r_score", higher_is_better=False)
-    f = quintile_score(base, "purchase_days", "f_score")
-    m = quintile_score(base, "_spend_units", "m_score")
+    # The lookups are small; computing them first keeps the engine from planning the joins around the histograms.
+    r = quintile_score(base, "days_since_last", "r_score", higher_is_better=False).cache()
+    f = quintile_score(base, "purchase_days", "f_score").cache()
+    m = quintile_score(base, "_spend_units", "m_score").cache()
     table = base.inner_join(r, "days_since_last").inner_join(f, "purchase_days").inner_join(m, "_spend_units")
     table = table.drop("_spend_units")
     segment = ibis.cases(

@@ -130,13 +130,13 @@ def features_cmd(
         report = policy_report(log)
     if cutoff <= report.first_day:
         raise InputError(f"--as-of {cutoff} is not after the first day of the log ({report.first_day}): no history")
-    with err.status(f"building features as of {cutoff}"):
+    with err.status(f"building features as of {cutoff} and writing {output}"):
         table = snapshot_expr(daily_activity(log), cutoff, horizon_days, config, log.has_cost)
-        result = table.order_by("customer_id").to_pyarrow()
-    write_table(result, output)
+        write_table(table.order_by("customer_id"), output)
     show.policy(out, report, log.source)
-    show.segments(out, result.to_pandas(), horizon_days)
-    out.print(f"wrote {result.num_rows:,} customers x {result.num_columns} columns to [bold]{output}[/]")
+    written = read_back(output)
+    show.segments(out, written, horizon_days)
+    out.print(f"wrote {written.count().execute():,} customers x {len(written.columns)} columns to [bold]{output}[/]")
 
 
 @app.command()
@@ -162,13 +162,19 @@ def demo(
         log = read_transactions(paths["transactions"], ColumnMap(order="order_id", cost="cost"))
         report = policy_report(log)
         table = snapshot_expr(daily_activity(log), cutoff, horizon_days, FeatureConfig(), log.has_cost)
-        result = table.order_by("customer_id").to_pyarrow()
-    target = workdir / "features.parquet"
-    write_table(result, target)
+        target = write_table(table.order_by("customer_id"), workdir / "features.parquet")
     show.policy(out, report, log.source)
     out.rule("3. segments")
-    show.segments(out, result.to_pandas(), horizon_days)
+    show.segments(out, read_back(target), horizon_days)
     out.print(f"features and labels: [bold]{target}[/]")
+
+
+def read_back(path: Path):
+    """A lazy view of a file this command wrote, for its summary."""
+    import ibis
+
+    con = ibis.duckdb.connect()
+    return con.read_csv(path) if path.suffix.lower() == ".csv" else con.read_parquet(path)
 
 
 def _check_output(path: Path) -> None:

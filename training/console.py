@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ibis.expr.types as ir
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
@@ -45,20 +46,23 @@ def policy(console: Console, report: PolicyReport, source: str) -> None:
     console.print(table)
 
 
-def segments(console: Console, frame: pd.DataFrame, horizon_days: int | None) -> None:
+def segments(console: Console, features: ir.Table, horizon_days: int | None) -> None:
     """Customers, recency, spend (and, with labels, churn and future spend) per RFM segment."""
-    if frame.empty:
+    aggs = {
+        "customers": features.count(),
+        "days_since": features.days_since_last.median(),
+        "spend_365d": features.spend_365d.mean(),
+    }
+    if horizon_days is not None:
+        aggs["churn"] = features.churned.cast("float64").mean()
+        aggs["future"] = features.future_spend.mean()
+    summary = features.group_by("rfm_segment").aggregate(**aggs).to_pandas().set_index("rfm_segment")
+    total = int(summary["customers"].sum()) if len(summary) else 0
+    if not total:
         console.print("no customer has a purchase before the cutoff")
         return
-    agg = {"customers": ("customer_id", "size"), "days_since": ("days_since_last", "median")}
-    agg["spend_365d"] = ("spend_365d", "mean")
-    if horizon_days is not None:
-        agg["churn"] = ("churned", "mean")
-        agg["future"] = ("future_spend", "mean")
-    summary = frame.groupby("rfm_segment").agg(**agg)
-    order = [name for name, _, _ in SEGMENT_RULES if name in summary.index]
-    summary = summary.loc[order]
-    table = Table(title=f"RFM segments ({len(frame):,} customers)")
+    summary = summary.loc[[name for name, _, _ in SEGMENT_RULES if name in summary.index]]
+    table = Table(title=f"RFM segments ({total:,} customers)")
     for col, justify in [("segment", "left"), ("customers", "right"), ("share", "right")]:
         table.add_column(col, justify=justify)
     table.add_column("days since last (median)", justify="right")
@@ -70,7 +74,7 @@ def segments(console: Console, frame: pd.DataFrame, horizon_days: int | None) ->
         cells = [
             str(name),
             f"{int(row.customers):,}",
-            f"{row.customers / len(frame):.1%}",
+            f"{row.customers / total:.1%}",
             f"{row.days_since:.0f}",
             f"{row.spend_365d:,.2f}",
         ]

@@ -6,22 +6,27 @@ import os
 import tempfile
 from pathlib import Path
 
+import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 
-def write_table(table: pa.Table, path: Path) -> Path:
-    """Write ``table`` as Parquet or CSV (by extension) so that readers never see a half-written file."""
+def write_table(table: pa.Table | ir.Table, path: Path) -> Path:
+    """Write an Arrow table or a lazy Ibis expression as Parquet or CSV (by extension) so that readers never see
+    a half-written file. An expression is streamed by the engine, never held in memory whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    csv = path.suffix.lower() == ".csv"
     try:
-        if path.suffix.lower() == ".csv":
-            pacsv.write_csv(table, tmp)
+        if isinstance(table, pa.Table):
+            (pacsv.write_csv if csv else pq.write_table)(table, tmp)
+        elif csv:
+            table.to_csv(tmp)
         else:
-            pq.write_table(table, tmp)
+            table.to_parquet(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
