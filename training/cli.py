@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import pyarrow as pa
 import typer
 from rich.console import Console
 
@@ -82,6 +83,10 @@ DateFormat = Annotated[
     str | None, typer.Option(help="strptime format of text dates, e.g. '%d/%m/%Y'; ISO dates need none.")
 ]
 DropDuplicates = Annotated[bool, typer.Option(help="Drop exact duplicate rows instead of keeping them.")]
+TrackingUri = Annotated[
+    str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
+]
+ModelName = Annotated[str, typer.Option(help="Registered model name.")]
 
 
 @app.command()
@@ -137,6 +142,148 @@ def features_cmd(
     written = read_back(output)
     show.segments(out, written, horizon_days)
     out.print(f"wrote {written.count().execute():,} customers x {len(written.columns)} columns to [bold]{output}[/]")
+
+
+@app.command()
+@handle_errors
+def train(
+    transactions: TransactionsOpt,
+    as_of: Annotated[str, typer.Option(help="Train on rows before this date; the backtest is the last horizon.")],
+    horizon: Annotated[str, typer.Option(help="Prediction horizon, e.g. 181d or 26w.")] = "181d",
+    snapshots: Annotated[int, typer.Option(min=1, help="Full-horizon training snapshots.")] = 6,
+    every: Annotated[str, typer.Option(help="Spacing of training snapshots.")] = "28d",
+    experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "customer-value",
+    register_as: ModelName = "customer-value",
+    tracking_uri: TrackingUri = None,
+    max_train_rows: Annotated[int, typer.Option(min=1000, help="Sample training frames above this size.")] = 2_000_000,
+    customer_col: CustomerCol = "customer_id",
+    date_col: DateCol = "date",
+    amount_col: AmountCol = "amount",
+    order_col: OrderCol = None,
+    cost_col: CostCol = None,
+    date_format: DateFormat = None,
+    drop_duplicates: DropDuplicates = False,
+) -> None:
+    """Backtest LightGBM against the BTYD baseline, fit the final model, log it all to MLflow, register it as
+    the challenger."""
+    from training.train import TrainConfig
+
+    config = TrainConfig(horizon=horizon, snapshots=snapshots, every=every, max_train_rows=max_train_rows)
+    parse_horizon(every)
+    columns = ColumnMap(customer_col, date_col, amount_col, order_col, cost_col, date_format)
+    policy = Policy(drop_duplicates=drop_duplicates)
+    run_train(transactions, as_date(as_of, "--as-of"), config, columns, policy, experiment, register_as, tracking_uri)
+
+
+def run_train(transactions, cutoff, config, columns, policy, experiment, register_as, tracking_uri):
+    """Shared by ``train`` and ``demo``: read, train, log, register; prints the backtest table."""
+    from training import tracking
+    from training.train import train as fit
+
+    with err.status("reading and validating the purchase log"):
+        log = read_transactions(transactions, columns, policy)
+        report = policy_report(log)
+    show.policy(out, report, log.source)
+    with err.status("training") as status:
+        result = fit(log, cutoff, config, FeatureConfig(columns=columns, policy=policy), progress=status.update)
+    facts = {
+        "transactions": str(log.source),
+        "data_range": f"{report.first_day} .. {report.last_day}",
+        "rows": str(report.rows),
+        "customers": str(report.customers),
+        "as_of": cutoff.isoformat(),
+        "backtest_cutoff": result.test_cutoff.isoformat(),
+        "horizon_days": str(config.horizon_days),
+    }
+    with err.status("logging the run and registering the model in MLflow"):
+        run_id, version = tracking.log_training(
+            result, config, facts, str(log.source), experiment, register_as, tracking_uri
+        )
+    show.backtest(out, result.metrics)
+    out.print(
+        f"run [bold]{run_id}[/] logged; model [bold]{register_as}[/] version {version} is now [bold]@challenger[/] "
+        f"(tracking URI {tracking.tracking_uri(tracking_uri)})"
+    )
+    return result, run_id, version
+
+
+@app.command()
+@handle_errors
+def promote(
+    name: ModelName = "customer-value",
+    force: Annotated[bool, typer.Option(help="Promote even if the challenger is worse.")] = False,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Make the challenger the champion if its backtest is not worse (rule in the README)."""
+    run_promote(name, force, tracking_uri)
+
+
+def run_promote(name: str, force: bool, tracking_uri: str | None) -> bool:
+    from training import tracking
+    from training.promote import judge
+
+    client = tracking.connect(tracking_uri)
+    challenger = tracking.alias_version(client, name, "challenger")
+    if challenger is None:
+        raise InputError(f"model {name!r} has no @challenger version: run `clv train` first")
+    champion = tracking.alias_version(client, name, "champion")
+    if champion is not None and champion.version == challenger.version:
+        out.print(f"version {challenger.version} is already the champion")
+        return True
+    verdict = judge(tracking.run_metrics(client, challenger), tracking.run_metrics(client, champion))
+    show.promotion(out, verdict, challenger.version, champion.version if champion else None)
+    if verdict.promote or force:
+        tracking.set_alias(client, name, "champion", challenger.version)
+        note = " (forced)" if force and not verdict.promote else ""
+        out.print(f"[bold green]promoted[/] version {challenger.version} to @champion{note}")
+        return True
+    out.print(f"[bold yellow]not promoted[/]: {verdict.reason}; use --force to override")
+    return False
+
+
+@app.command()
+@handle_errors
+def score(
+    transactions: TransactionsOpt,
+    as_of: Annotated[str, typer.Option(help="Score customers with a purchase before this date.")],
+    output: Annotated[Path, typer.Option("--out", "-o", help="Output file: .parquet or .csv.")],
+    model: Annotated[str, typer.Option(help="Model URI.")] = "models:/customer-value@champion",
+    reasons: Annotated[bool, typer.Option(help="Add the top 3 reasons per customer (slower).")] = True,
+    tracking_uri: TrackingUri = None,
+    customer_col: CustomerCol = "customer_id",
+    date_col: DateCol = "date",
+    amount_col: AmountCol = "amount",
+    order_col: OrderCol = None,
+    cost_col: CostCol = None,
+    date_format: DateFormat = None,
+    drop_duplicates: DropDuplicates = False,
+) -> None:
+    """Write churn probability, CLV with interval, segment and reasons for every customer; warn on drift."""
+    _check_output(output)
+    cutoff = as_date(as_of, "--as-of")
+    columns = ColumnMap(customer_col, date_col, amount_col, order_col, cost_col, date_format)
+    run_score(transactions, cutoff, output, model, reasons, tracking_uri, columns, Policy(drop_duplicates))
+
+
+def run_score(transactions, cutoff, output, model, reasons, tracking_uri, columns, policy):
+    from training import tracking
+    from training.score import score as predict
+
+    with err.status("reading and validating the purchase log"):
+        log = read_transactions(transactions, columns, policy)
+    tracking.connect(tracking_uri)
+    with err.status(f"loading {model}"):
+        try:
+            bundle, _ = tracking.load_bundle(model)
+        except Exception as exc:  # the registry says what is missing (unknown name, alias, version)
+            raise InputError(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from None
+    with err.status(f"scoring customers as of {cutoff}"):
+        result = predict(log, cutoff, bundle, reasons=reasons)
+    write_table(pa.Table.from_pandas(result.predictions, preserve_index=False), output)
+    show.drift(err, result.drifted)
+    out.print(f"wrote {len(result.predictions):,} predictions to [bold]{output}[/] (model trained as of "
+              f"{bundle.trained_as_of}, horizon {bundle.horizon_days} days)")
+    return result
 
 
 @app.command()

@@ -82,3 +82,58 @@ def segments(console: Console, features: ir.Table, horizon_days: int | None) -> 
             cells += [f"{row.churn:.1%}", f"{row.future:,.2f}"]
         table.add_row(*cells)
     console.print(table)
+
+
+def backtest(console: Console, metrics: dict[str, float]) -> None:
+    """LightGBM vs the BTYD baseline on the out-of-time backtest."""
+    from training.report import comparison_table
+
+    table = Table(title=f"backtest ({int(metrics.get('backtest.customers', 0)):,} customers, "
+                  f"churn rate {metrics.get('backtest.churn_rate', float('nan')):.1%})")
+    for col in ("metric", "LightGBM", "BTYD baseline", "lift"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for row in comparison_table(metrics).itertuples(index=False):
+        table.add_row(row.metric, *(_fmt(v) for v in (row[1], row[2], row[3])))
+    console.print(table)
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return f"{value:.4f}"
+
+
+def promotion(console: Console, verdict, challenger: str, champion: str | None) -> None:
+    table = Table(title=f"challenger v{challenger} vs champion {('v' + champion) if champion else '(none)'}")
+    for col in ("metric", "challenger", "champion", "ok"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for metric, new, old, ok in verdict.rows:
+        table.add_row(metric, _fmt(new), _fmt(old), "yes" if ok else "[red]no[/]")
+    console.print(table)
+
+
+def drift(console: Console, drifted: dict[str, float]) -> None:
+    """Warn about features whose scoring distribution moved away from training (PSI)."""
+    if not drifted:
+        return
+    listed = ", ".join(f"{k} ({v:.2f})" for k, v in list(drifted.items())[:8])
+    console.print(f"[bold yellow]warning:[/] feature drift since training (PSI > 0.25): {listed}")
+
+
+def top_at_risk(console: Console, predictions: pd.DataFrame, n: int = 10) -> None:
+    """The customers with the most value at risk: P(churn) x predicted CLV."""
+    at_risk = predictions.assign(value_at_risk=predictions["churn_probability"] * predictions["predicted_clv"])
+    top = at_risk.nlargest(n, "value_at_risk")
+    table = Table(title=f"top {n} customers by value at risk (P(churn) x CLV)")
+    for col in ("customer", "P(churn)", "CLV", "P10-P90", "segment", "why"):
+        table.add_column(col, justify="right" if col in ("P(churn)", "CLV") else "left")
+    for r in top.itertuples(index=False):
+        table.add_row(
+            str(r.customer_id),
+            f"{r.churn_probability:.0%}",
+            f"{r.predicted_clv:,.0f}",
+            f"{r.clv_lower:,.0f}-{r.clv_upper:,.0f}",
+            r.segment,
+            str(r.top_reasons).split("; ")[0],
+        )
+    console.print(table)

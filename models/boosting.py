@@ -1,0 +1,82 @@
+"""LightGBM fitting shared by the churn, CLV and purchase models: early stopping on an out-of-time validation set,
+then an optional refit on all rows with the number of rounds found."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import lightgbm as lgb
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BoosterConfig:
+    """LightGBM settings; defaults are conservative for logs of any size (see README "Models")."""
+
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    min_child_samples: int = 200
+    feature_fraction: float = 0.9
+    bagging_fraction: float = 0.7
+    lambda_l2: float = 1.0
+    max_rounds: int = 2000
+    early_stopping_rounds: int = 50
+    threads: int = 0
+    seed: int = 0
+
+    def params(self, objective: str, **extra) -> dict:
+        return {
+            "objective": objective,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": 1,
+            "lambda_l2": self.lambda_l2,
+            "num_threads": self.threads,
+            "seed": self.seed,
+            "deterministic": True,
+            "verbosity": -1,
+            **extra,
+        }
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def fit_early_stopped(
+    params: dict,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    features: list[str],
+    config: BoosterConfig,
+    init_train: np.ndarray | None = None,
+    init_val: np.ndarray | None = None,
+) -> lgb.Booster:
+    """Train on ``train`` and stop when the metric on the later ``val`` rows stops improving."""
+    dtrain = lgb.Dataset(x_train, y_train, feature_name=features, init_score=init_train, free_raw_data=True)
+    dval = lgb.Dataset(x_val, y_val, reference=dtrain, init_score=init_val, free_raw_data=True)
+    booster = lgb.train(
+        params,
+        dtrain,
+        num_boost_round=config.max_rounds,
+        valid_sets=[dval],
+        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
+    )
+    return booster
+
+
+def refit_all(
+    params: dict, x: np.ndarray, y: np.ndarray, features: list[str], rounds: int, init: np.ndarray | None = None
+) -> lgb.Booster:
+    """Train on every row with a fixed number of rounds (the early-stopped count, scaled for the larger set)."""
+    return lgb.train(params, lgb.Dataset(x, y, feature_name=features, init_score=init), num_boost_round=max(rounds, 1))
+
+
+def rounds_for_refit(booster: lgb.Booster, train_rows: int, all_rows: int) -> int:
+    """More data supports a few more rounds: scale the best iteration by the growth in rows (at most 1.25x)."""
+    best = booster.best_iteration or booster.current_iteration()
+    return int(round(best * min(1.25, max(1.0, all_rows / max(train_rows, 1)))))

@@ -1,0 +1,96 @@
+"""Real servers for integration tests: an MLflow tracking server on 127.0.0.1 and a small trained model."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from features import ColumnMap, read_transactions
+from features.generate import GeneratorConfig, write_generated
+from models.boosting import BoosterConfig
+
+AS_OF = dt.date(2025, 1, 1)
+SMALL = GeneratorConfig(customers=4000, start=dt.date(2022, 1, 1), end=AS_OF, seed=11)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mlflow_uri(tmp_path_factory):
+    """``mlflow server`` with a sqlite store and proxied artifacts, one worker, jobs off."""
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    cmd = [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination", str(root / "artifacts"),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    log = open(root / "server.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise RuntimeError(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
+        time.sleep(0.5)
+    yield uri
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory):
+    return write_generated(SMALL, tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def small_config():
+    from training.train import TrainConfig
+
+    return TrainConfig(horizon="120d", snapshots=3, every="42d", booster=BoosterConfig(max_rounds=150, min_child_samples=50))
+
+
+@pytest.fixture(scope="session")
+def trained(generated, small_config):
+    """A training result on the small generated log (in process, no MLflow yet)."""
+    from training.train import train
+
+    log = read_transactions(generated["transactions"], ColumnMap(order="order_id", cost="cost"))
+    return train(log, AS_OF, small_config)
+
+
+@pytest.fixture(scope="session")
+def registered(trained, small_config, mlflow_uri, generated):
+    """The trained result logged to the real server and registered as ``customer-value@challenger``."""
+    from training.tracking import log_training
+
+    facts = {"transactions": str(generated["transactions"]), "as_of": AS_OF.isoformat()}
+    run_id, version = log_training(
+        trained, small_config, facts, str(generated["transactions"]), "tests", "customer-value", mlflow_uri
+    )
+    return run_id, version

@@ -1,0 +1,147 @@
+"""Training, registry, promotion, failure safety and scoring against a real MLflow tracking server."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from tests.integration.conftest import AS_OF
+
+NAME = "customer-value"
+
+
+def test_backtest_reports_model_and_baseline(trained):
+    m = trained.metrics
+    for key in ("roc_auc", "brier", "gini", "top10_capture", "rmse", "decile_mape", "aggregate_error"):
+        assert f"model.{key}" in m and f"baseline.{key}" in m and f"lift.{key}" in m
+    assert m["lift.roc_auc"] == pytest.approx(m["model.roc_auc"] - m["baseline.roc_auc"])
+    assert 0.5 < m["model.roc_auc"] <= 1.0
+    assert 0.0 <= m["model.interval_coverage"] <= 1.0
+    # The backtest model never saw a label after its cutoff; the test window is the last horizon.
+    assert trained.backtest_fit.end == trained.test_cutoff.isoformat()
+    assert trained.final_fit.end == AS_OF.isoformat()
+
+
+def test_run_is_logged_with_params_metrics_plots_and_datasets(registered, mlflow_uri):
+    run_id, version = registered
+    client = MlflowClient(mlflow_uri)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["horizon"] == "120d" and run.data.params["booster.max_rounds"] == "150"
+    assert "model.gini" in run.data.metrics and "baseline.gini" in run.data.metrics
+    assert run.data.tags["final_model"].startswith("refit")
+    artifacts = {a.path for a in client.list_artifacts(run_id)} | {a.path for a in client.list_artifacts(run_id, "plots")}
+    for name in ("report.html", "plots/gains.png", "plots/calibration.png", "plots/deciles.png",
+                 "plots/feature_importance.png", "plots/shap_summary.png", "plots/interval_coverage.png"):  # fmt: skip
+        assert name in artifacts
+    assert {d.dataset.name for d in run.inputs.dataset_inputs} >= {"backtest-features", "backtest-predictions"}
+    mv = client.get_model_version_by_alias(NAME, "challenger")
+    assert mv.version == version and mv.run_id == run_id
+
+
+def test_registered_model_reproduces_predictions_in_a_fresh_process(registered, trained, mlflow_uri, tmp_path):
+    features = trained.test_frame.drop(
+        columns=[c for c in trained.test_frame.columns if c.startswith(("future_", "btyd_")) or c in ("churned", "snapshot", "horizon_days")]
+    ).head(300)
+    features.to_parquet(tmp_path / "features.parquet")
+    script = (
+        "import sys, mlflow, pandas as pd\n"
+        "m = mlflow.pyfunc.load_model('models:/customer-value@challenger')\n"
+        "m.predict(pd.read_parquet(sys.argv[1])).to_parquet(sys.argv[2])\n"
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri}
+    res = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "features.parquet"), str(tmp_path / "out.parquet")],
+        env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    fresh = pd.read_parquet(tmp_path / "out.parquet")
+    here = trained.bundle.predict(pd.read_parquet(tmp_path / "features.parquet"))
+    pd.testing.assert_frame_equal(fresh, here, check_exact=True)
+
+
+def _register_copy(trained, small_config, mlflow_uri, generated, **metric_changes):
+    from training.tracking import log_training
+
+    metrics = dict(trained.metrics) | metric_changes
+    result = dataclasses.replace(trained, metrics=metrics)
+    return log_training(result, small_config, {"case": "promotion"}, str(generated["transactions"]), "tests", NAME, mlflow_uri)
+
+
+def test_promotion_guard_both_ways(registered, trained, small_config, mlflow_uri, generated, capsys):
+    from training.cli import run_promote
+
+    client = MlflowClient(mlflow_uri)
+    assert run_promote(NAME, False, mlflow_uri)  # no champion yet
+    champion = client.get_model_version_by_alias(NAME, "champion").version
+    # A worse challenger (lower AUC than allowed) is refused; the champion stays.
+    _, worse = _register_copy(trained, small_config, mlflow_uri, generated, **{"model.roc_auc": trained.metrics["model.roc_auc"] - 0.05})
+    assert not run_promote(NAME, False, mlflow_uri)
+    assert client.get_model_version_by_alias(NAME, "champion").version == champion
+    assert "not promoted" in capsys.readouterr().out
+    # --force overrides; then an equally good one passes.
+    assert run_promote(NAME, True, mlflow_uri)
+    assert client.get_model_version_by_alias(NAME, "champion").version == worse
+    _, good = _register_copy(trained, small_config, mlflow_uri, generated)
+    assert run_promote(NAME, False, mlflow_uri)
+    assert client.get_model_version_by_alias(NAME, "champion").version == good
+
+
+def test_failure_before_aliasing_leaves_no_version_and_a_failed_run(trained, small_config, mlflow_uri, generated, monkeypatch):
+    import training.tracking as tracking
+
+    client = MlflowClient(mlflow_uri)
+    mlflow.set_tracking_uri(mlflow_uri)
+    before = {v.version for v in client.search_model_versions(f"name='{NAME}'")}
+    challenger = client.get_model_version_by_alias(NAME, "challenger").version
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("injected failure before aliasing")
+
+    monkeypatch.setattr(tracking, "set_alias", boom)
+    with pytest.raises(RuntimeError, match="injected"):
+        tracking.log_training(trained, small_config, {"case": "failure"}, "x", "tests-failure", NAME, mlflow_uri)
+    after = {v.version for v in client.search_model_versions(f"name='{NAME}'")}
+    assert after == before
+    assert client.get_model_version_by_alias(NAME, "challenger").version == challenger
+    exp = client.get_experiment_by_name("tests-failure")
+    runs = client.search_runs([exp.experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_cli_train_promote_score_end_to_end(mlflow_uri, generated, tmp_path):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri, "COLUMNS": "200"}
+    tx = str(generated["transactions"])
+
+    def clv(*args):
+        return subprocess.run([sys.executable, "-m", "training.cli", *args], env=env, capture_output=True, text=True,
+                              timeout=900, cwd=tmp_path)  # fmt: skip
+
+    res = clv("train", "-t", tx, "--as-of", AS_OF.isoformat(), "--horizon", "120d", "--snapshots", "2",
+              "--every", "56d", "--register-as", "cli-model", "--order-col", "order_id")  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "BTYD baseline" in res.stdout and "@challenger" in res.stdout
+    res = clv("promote", "--name", "cli-model")
+    assert res.returncode == 0 and "promoted" in res.stdout
+    out = tmp_path / "scores.parquet"
+    res = clv("score", "-t", tx, "--as-of", AS_OF.isoformat(), "--model", "models:/cli-model@champion", "--out", str(out))
+    assert res.returncode == 0, res.stderr[-3000:]
+    scores = pd.read_parquet(out)
+    assert list(scores.columns) == [
+        "customer_id", "churn_probability", "predicted_clv", "clv_lower", "clv_upper",
+        "expected_purchases", "next_order_date", "segment", "top_reasons",
+    ]  # fmt: skip
+    assert scores["customer_id"].is_unique and scores["churn_probability"].between(0, 1).all()
+    assert (scores["clv_lower"] <= scores["predicted_clv"]).all() and (scores["predicted_clv"] <= scores["clv_upper"]).all()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".scores")] == []
+    # An unknown model is a clear error, exit 2, and no file.
+    bad = tmp_path / "bad.parquet"
+    res = clv("score", "-t", tx, "--as-of", AS_OF.isoformat(), "--model", "models:/nope@champion", "--out", str(bad))
+    assert res.returncode == 2 and "cannot load model" in res.stderr and not bad.exists()

@@ -1,0 +1,116 @@
+"""Training, validation and backtest frames, each feature snapshot computed once and reused.
+
+Every frame here is point in time: features at a cutoff from rows before it, labels from a window after it that
+never reaches past the frame's end date. The BTYD baseline of each cutoff is fitted on that cutoff's features.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from features import FeatureConfig, InputError, TransactionLog
+from features.build import features_from_daily
+from features.labels import labels_from_daily
+from features.policy import daily_activity
+from features.snapshots import Snapshot, snapshot_plan
+from models.btyd import BTYDBaseline
+from models.bundle import add_baseline, fit_baseline
+
+
+@dataclass
+class SnapshotStore:
+    """Memoises features, labels and fitted baselines per cutoff over one validated log."""
+
+    log: TransactionLog
+    config: FeatureConfig
+    progress: Callable[[str], None] | None = None
+    _daily: object = None
+    _features: dict = field(default_factory=dict)
+    _labels: dict = field(default_factory=dict)
+    _baselines: dict = field(default_factory=dict)
+    first_day: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        self._daily = daily_activity(self.log).cache()
+        first = self._daily.aggregate(d=self._daily.day.min()).execute()["d"].iloc[0]
+        self.first_day = first.date() if hasattr(first, "date") else first
+
+    def features(self, cutoff: dt.date) -> pd.DataFrame:
+        if cutoff not in self._features:
+            if self.progress:
+                self.progress(f"features as of {cutoff}")
+            expr = features_from_daily(self._daily, cutoff, self.config, self.log.has_cost)
+            self._features[cutoff] = expr.order_by("customer_id").to_pandas()
+        return self._features[cutoff]
+
+    def labels(self, cutoff: dt.date, window_days: int) -> pd.DataFrame:
+        key = (cutoff, window_days)
+        if key not in self._labels:
+            expr = labels_from_daily(self._daily, cutoff, window_days, self.log.has_cost)
+            self._labels[key] = expr.order_by("customer_id").to_pandas()
+        return self._labels[key]
+
+    def baseline(self, cutoff: dt.date) -> BTYDBaseline:
+        if cutoff not in self._baselines:
+            self._baselines[cutoff] = fit_baseline(self.features(cutoff))
+        return self._baselines[cutoff]
+
+    def snapshot(self, snap: Snapshot) -> pd.DataFrame:
+        """Features + BTYD columns + labels for one cutoff and window length."""
+        feats = self.features(snap.cutoff)
+        if feats.empty:
+            return feats
+        labels = self.labels(snap.cutoff, snap.window_days).drop(columns=["horizon_days"])
+        frame = feats.merge(labels, on="customer_id", how="inner")
+        frame = add_baseline(frame, self.baseline(snap.cutoff), snap.window_days)
+        return frame.assign(snapshot=pd.Timestamp(snap.cutoff), horizon_days=snap.window_days)
+
+    def frame(self, plan: list[Snapshot]) -> pd.DataFrame:
+        parts = [self.snapshot(s) for s in plan]
+        parts = [p for p in parts if not p.empty]
+        if not parts:
+            raise InputError("no customer has a purchase before any training cutoff: the history is too short")
+        return pd.concat(parts, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """Which cutoffs make the training and validation frames for a model whose labels must end by ``end``."""
+
+    end: dt.date
+    validation: Snapshot
+    train: list[Snapshot]
+
+
+def plan_frames(
+    end: dt.date, horizon_days: int, snapshots: int, every_days: int, first_day: dt.date, min_history_days: int = 56
+) -> FramePlan:
+    """Validation: the cutoff ``v = end - L`` with window L = min(horizon, half the history), labels up to ``end``.
+    Training: snapshots whose label windows end by ``v`` (full windows, and windows cut short at ``v`` whose
+    length the model sees). So training never sees a label from the validation period, and works with short
+    histories (12 months of history, 6-month horizon)."""
+    history = (end - first_day).days
+    if history < 2 * min_history_days:
+        raise InputError(
+            f"history from {first_day} to {end} is {history} days: at least {2 * min_history_days} days are needed "
+            "to train and validate"
+        )
+    window = min(horizon_days, history // 2)
+    v = end - dt.timedelta(days=window)
+    train = snapshot_plan(v, horizon_days, snapshots, every_days, first_day, partial=True)
+    train = [s for s in train if (s.cutoff - first_day).days >= min(min_history_days, every_days)]
+    if not train:
+        raise InputError(f"no training cutoff between {first_day} and {v}: use a shorter --every or a later --as-of")
+    return FramePlan(end=end, validation=Snapshot(v, window), train=train)
+
+
+def final_plan(
+    end: dt.date, horizon_days: int, snapshots: int, every_days: int, first_day: dt.date, min_history_days: int = 56
+) -> list[Snapshot]:
+    """All snapshots whose labels end by ``end``: the rows of the final refit."""
+    plan = snapshot_plan(end, horizon_days, snapshots, every_days, first_day, partial=True)
+    return [s for s in plan if (s.cutoff - first_day).days >= min(min_history_days, every_days)]

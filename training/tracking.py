@@ -1,0 +1,156 @@
+"""Every MLflow call of the project: the run (params, metrics, tags, datasets, plots, report), the pyfunc model,
+the registry version and its aliases. A failure before the alias is set leaves no new version and the run FAILED."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import asdict
+from importlib.metadata import version
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+
+from training import report
+from training.train import TrainConfig, TrainResult
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_MODEL_NAME = "customer-value"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+REQUIREMENTS = [
+    "lightgbm", "numpy", "pandas", "scipy", "scikit-learn", "pyarrow", "duckdb", "sqlglot", "mlflow",
+]  # fmt: skip
+
+
+def tracking_uri(explicit: str | None = None) -> str:
+    """``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else the local ``sqlite:///mlflow.db``."""
+    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def connect(uri: str | None = None) -> MlflowClient:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    resolved = tracking_uri(uri)
+    mlflow.set_tracking_uri(resolved)
+    mlflow.set_registry_uri(resolved)
+    return MlflowClient(resolved, resolved)
+
+
+def pip_requirements() -> list[str]:
+    """Exact versions of what the model needs at load time (the project's own code ships as code paths)."""
+    pins = [f"{name}=={version(name)}" for name in REQUIREMENTS]
+    return pins + [f"ibis-framework[duckdb]=={version('ibis-framework')}"]
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=5, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def set_alias(client: MlflowClient, name: str, alias: str, model_version: str) -> None:
+    client.set_registered_model_alias(name, alias, model_version)
+
+
+def log_training(
+    result: TrainResult,
+    config: TrainConfig,
+    facts: dict[str, str],
+    source: str,
+    experiment: str,
+    register_as: str,
+    uri: str | None = None,
+) -> tuple[str, str]:
+    """Record the run and register the model with alias ``challenger``; returns (run id, model version)."""
+    client = connect(uri)
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=f"train as of {result.bundle.trained_as_of}") as run:
+        mlflow.log_params(config.as_params())
+        mlflow.set_tags(facts | {"git_commit": git_commit(), "final_model": "refit on every snapshot up to as_of"})
+        mlflow.log_metrics(result.metrics)
+        mlflow.log_dict(
+            {"backtest": asdict(result.backtest_fit), "final": asdict(result.final_fit)}, "fits.json"
+        )
+        _log_datasets(result, source)
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp_path = Path(tmp)
+            plots = report.plots(result, tmp_path / "plots")
+            for path in plots.values():
+                mlflow.log_artifact(str(path), "plots")
+            html = report.html_report(result, plots, facts, tmp_path / "report.html")
+            mlflow.log_artifact(str(html))
+            report.comparison_table(result.metrics).to_csv(tmp_path / "backtest_metrics.csv", index=False)
+            mlflow.log_artifact(str(tmp_path / "backtest_metrics.csv"))
+            model_uri = _log_model(result, tmp_path)
+        version_ = _register(client, model_uri, register_as, run.info.run_id)
+    return run.info.run_id, version_
+
+
+def _log_datasets(result: TrainResult, source: str) -> None:
+    sample = result.test_frame.sample(n=min(10_000, len(result.test_frame)), random_state=0)
+    ds = mlflow.data.from_pandas(sample, source=source, name="backtest-features", targets="future_spend")
+    mlflow.log_input(ds, context="backtest")
+    bt = result.backtest.sample(n=min(10_000, len(result.backtest)), random_state=0)
+    mlflow.log_input(mlflow.data.from_pandas(bt, source=source, name="backtest-predictions"), context="evaluation")
+
+
+def _log_model(result: TrainResult, tmp: Path) -> str:
+    bundle_path = tmp / "bundle.json"
+    bundle_path.write_text(json.dumps(result.bundle.to_dict()), encoding="utf-8")
+    example = result.test_frame.drop(
+        columns=[c for c in result.test_frame.columns if c.startswith(("future_", "btyd_")) or c in ("churned", "snapshot")]
+    ).head(5)
+    example = example.drop(columns=["horizon_days"], errors="ignore")
+    output = result.bundle.predict(example)
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(PROJECT_ROOT / "training" / "pyfunc_model.py"),
+        artifacts={"bundle": str(bundle_path)},
+        code_paths=[str(PROJECT_ROOT / "models"), str(PROJECT_ROOT / "features")],
+        signature=infer_signature(example, output, params={"reasons": True}),
+        input_example=example,
+        pip_requirements=pip_requirements(),
+    )
+    return info.model_uri
+
+
+def _register(client: MlflowClient, model_uri: str, name: str, run_id: str) -> str:
+    """Register and move ``challenger``; if anything fails after the version exists, delete it again."""
+    mv = mlflow.register_model(model_uri, name)
+    try:
+        client.set_model_version_tag(name, mv.version, "run_id", run_id)
+        set_alias(client, name, "challenger", mv.version)
+    except BaseException:
+        client.delete_model_version(name, mv.version)
+        raise
+    return str(mv.version)
+
+
+def alias_version(client: MlflowClient, name: str, alias: str):
+    """The model version behind ``alias``, or None."""
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def run_metrics(client: MlflowClient, mv) -> dict[str, float]:
+    return client.get_run(mv.run_id).data.metrics if mv is not None else {}
+
+
+def load_bundle(model_uri: str):
+    """The ModelBundle inside a registered pyfunc model (``models:/NAME@alias`` or any model URI)."""
+    model = mlflow.pyfunc.load_model(model_uri)
+    return model.unwrap_python_model().bundle, model.metadata
+
+
+def metrics_frame(metrics: dict[str, float]) -> pd.DataFrame:
+    return report.comparison_table(metrics)
