@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from features.seasonality import RECENT_DAYS, observed_season, season_index
 from models.btyd import BGNBDParams, BTYDBaseline, GammaGammaParams
 from models.churn import ChurnModel
 from models.clv import BaselineCorrectedRegressor, IntervalBands
@@ -51,6 +52,24 @@ def add_baseline(frame: pd.DataFrame, baseline: BTYDBaseline, horizon_days) -> p
     )
 
 
+def add_season(frame: pd.DataFrame, profile: list[float] | None, as_of: dt.date, horizon_days) -> pd.DataFrame:
+    """Season features: the coming window's intensity, the recent past's, each customer's observed season, and
+    ``season_adjust`` = window / observed, by which a stationary BTYD forecast is scaled for the season."""
+    window = np.asarray(horizon_days)
+    if window.ndim == 0:
+        upcoming = season_index(profile, as_of, int(window))
+    else:
+        upcoming = np.array([season_index(profile, as_of, int(w)) for w in window]) if len(window) else window
+    observed = observed_season(profile, frame["first_purchase"], as_of)
+    adjust = np.nan_to_num(np.asarray(upcoming, dtype=float) / observed, nan=1.0)
+    return frame.assign(
+        season_index=upcoming,
+        season_recent=season_index(profile, as_of - dt.timedelta(days=RECENT_DAYS), RECENT_DAYS),
+        season_observed=observed,
+        season_adjust=adjust,
+    )
+
+
 def fit_baseline(frame: pd.DataFrame, penalizer: float = 0.001) -> BTYDBaseline:
     """BG/NBD + Gamma-Gamma fitted on one snapshot's BTYD summary."""
     return BTYDBaseline(penalizer=penalizer).fit(
@@ -78,18 +97,21 @@ class ModelBundle:
     feature_config: dict = field(default_factory=dict)
     drift_reference: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    season_profile: list[float] | None = None
 
     def predict(self, features: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:
         """Scores for every row of a ``build_features`` frame, in its order (columns: ``OUTPUT_COLUMNS``)."""
         if features.empty:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
         frame = add_baseline(features, self.baseline, self.horizon_days).assign(horizon_days=self.horizon_days)
+        frame = add_season(frame, self.season_profile, self._as_of(features), self.horizon_days)
         x = to_matrix(frame, self.features)
         churn = self.churn.predict_proba(x)
-        base_value = frame["btyd_expected_value"].to_numpy()
+        adjust = frame["season_adjust"].to_numpy()
+        base_value = frame["btyd_expected_value"].to_numpy() * adjust
         clv = self.clv.predict(x, base_value)
         lower, upper = self.intervals.predict(clv)
-        purchases = self.purchases.predict(x, frame["btyd_expected_purchases"].to_numpy())
+        purchases = self.purchases.predict(x, frame["btyd_expected_purchases"].to_numpy() * adjust)
         out = pd.DataFrame(
             {
                 "customer_id": frame["customer_id"].to_numpy(),
@@ -104,6 +126,12 @@ class ModelBundle:
         )
         out["top_reasons"] = top_reasons(self.churn.contributions(x), self.features) if reasons else ""
         return out
+
+    @staticmethod
+    def _as_of(features: pd.DataFrame) -> dt.date:
+        """The cutoff a feature frame was built at (the same for every row)."""
+        first = features.iloc[0]
+        return (pd.Timestamp(first["last_purchase"]) + pd.Timedelta(days=int(first["days_since_last"]))).date()
 
     def _next_order_date(self, frame: pd.DataFrame, purchases: np.ndarray) -> pd.Series:
         """as_of + horizon / expected purchases, when at least one purchase in two horizons is expected."""
@@ -131,6 +159,7 @@ class ModelBundle:
             "feature_config": self.feature_config,
             "drift_reference": self.drift_reference,
             "metrics": self.metrics,
+            "season_profile": self.season_profile,
         }
 
     @classmethod
@@ -155,6 +184,7 @@ class ModelBundle:
             feature_config=d.get("feature_config", {}),
             drift_reference=d.get("drift_reference", {}),
             metrics=d.get("metrics", {}),
+            season_profile=d.get("season_profile"),
         )
 
     @property

@@ -9,8 +9,18 @@ from features.rfm import SEGMENT_RULES
 
 # Identifiers, dates and labels are never model inputs.
 NOT_FEATURES = frozenset(
-    {"customer_id", "snapshot", "first_purchase", "last_purchase", "churned", "future_purchases", "future_spend",
-     "future_margin", "total_margin", "margin_365d"}
+    {
+        "customer_id",
+        "snapshot",
+        "first_purchase",
+        "last_purchase",
+        "churned",
+        "future_purchases",
+        "future_spend",
+        "future_margin",
+        "total_margin",
+        "margin_365d",
+    }
 )
 SEGMENT_CODES = {name: float(i) for i, (name, _, _) in enumerate(SEGMENT_RULES)}
 

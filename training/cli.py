@@ -281,8 +281,10 @@ def run_score(transactions, cutoff, output, model, reasons, tracking_uri, column
         result = predict(log, cutoff, bundle, reasons=reasons)
     write_table(pa.Table.from_pandas(result.predictions, preserve_index=False), output)
     show.drift(err, result.drifted)
-    out.print(f"wrote {len(result.predictions):,} predictions to [bold]{output}[/] (model trained as of "
-              f"{bundle.trained_as_of}, horizon {bundle.horizon_days} days)")
+    out.print(
+        f"wrote {len(result.predictions):,} predictions to [bold]{output}[/] (model trained as of "
+        f"{bundle.trained_as_of}, horizon {bundle.horizon_days} days)"
+    )
     return result
 
 

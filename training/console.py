@@ -88,8 +88,10 @@ def backtest(console: Console, metrics: dict[str, float]) -> None:
     """LightGBM vs the BTYD baseline on the out-of-time backtest."""
     from training.report import comparison_table
 
-    table = Table(title=f"backtest ({int(metrics.get('backtest.customers', 0)):,} customers, "
-                  f"churn rate {metrics.get('backtest.churn_rate', float('nan')):.1%})")
+    table = Table(
+        title=f"backtest ({int(metrics.get('backtest.customers', 0)):,} customers, "
+        f"churn rate {metrics.get('backtest.churn_rate', float('nan')):.1%})"
+    )
     for col in ("metric", "LightGBM", "BTYD baseline", "lift"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     for row in comparison_table(metrics).itertuples(index=False):

@@ -16,9 +16,10 @@ from features import FeatureConfig, InputError, TransactionLog
 from features.build import features_from_daily
 from features.labels import labels_from_daily
 from features.policy import daily_activity
-from features.snapshots import Snapshot, snapshot_plan
+from features.seasonality import purchase_totals, season_profile
+from features.snapshots import Snapshot
 from models.btyd import BTYDBaseline
-from models.bundle import add_baseline, fit_baseline
+from models.bundle import add_baseline, add_season, fit_baseline
 
 
 @dataclass
@@ -32,12 +33,21 @@ class SnapshotStore:
     _features: dict = field(default_factory=dict)
     _labels: dict = field(default_factory=dict)
     _baselines: dict = field(default_factory=dict)
+    _profiles: dict = field(default_factory=dict)
     first_day: dt.date | None = None
+    totals: pd.Series | None = None
 
     def __post_init__(self) -> None:
         self._daily = daily_activity(self.log).cache()
         first = self._daily.aggregate(d=self._daily.day.min()).execute()["d"].iloc[0]
         self.first_day = first.date() if hasattr(first, "date") else first
+        self.totals = purchase_totals(self._daily)
+
+    def profile(self, cutoff: dt.date) -> list[float] | None:
+        """The season profile known at ``cutoff`` (from the year before it)."""
+        if cutoff not in self._profiles:
+            self._profiles[cutoff] = season_profile(self.totals, cutoff)
+        return self._profiles[cutoff]
 
     def features(self, cutoff: dt.date) -> pd.DataFrame:
         if cutoff not in self._features:
@@ -67,7 +77,8 @@ class SnapshotStore:
         labels = self.labels(snap.cutoff, snap.window_days).drop(columns=["horizon_days"])
         frame = feats.merge(labels, on="customer_id", how="inner")
         frame = add_baseline(frame, self.baseline(snap.cutoff), snap.window_days)
-        return frame.assign(snapshot=pd.Timestamp(snap.cutoff), horizon_days=snap.window_days)
+        frame = frame.assign(snapshot=pd.Timestamp(snap.cutoff), horizon_days=snap.window_days)
+        return add_season(frame, self.profile(snap.cutoff), snap.cutoff, snap.window_days)
 
     def frame(self, plan: list[Snapshot]) -> pd.DataFrame:
         parts = [self.snapshot(s) for s in plan]
@@ -86,31 +97,56 @@ class FramePlan:
     train: list[Snapshot]
 
 
-def plan_frames(
-    end: dt.date, horizon_days: int, snapshots: int, every_days: int, first_day: dt.date, min_history_days: int = 56
-) -> FramePlan:
+@dataclass(frozen=True)
+class Grid:
+    """Training cutoffs ``anchor - k * every`` (k >= 1), shared by every frame of a run so each cutoff's
+    features are computed once; none closer than ``min_history_days`` to the first day of the log."""
+
+    anchor: dt.date
+    every_days: int
+    first_day: dt.date
+    min_history_days: int = 56
+
+    def before(self, end: dt.date) -> list[dt.date]:
+        out, k = [], 1
+        while True:
+            c = self.anchor - dt.timedelta(days=k * self.every_days)
+            if (c - self.first_day).days < min(self.min_history_days, self.every_days):
+                return out
+            if c < end:
+                out.append(c)
+            k += 1
+
+
+def snapshots_before(end: dt.date, horizon_days: int, snapshots: int, grid: Grid) -> list[Snapshot]:
+    """Grid cutoffs before ``end``, windows cut at ``end``: every cut-short one and the newest ``snapshots`` full."""
+    plan, full = [], 0
+    for c in grid.before(end):
+        window = min(horizon_days, (end - c).days)
+        if window < horizon_days:
+            plan.append(Snapshot(c, window))
+        elif full < snapshots:
+            plan.append(Snapshot(c, window))
+            full += 1
+    return plan
+
+
+def plan_frames(end: dt.date, horizon_days: int, snapshots: int, grid: Grid) -> FramePlan:
     """Validation: the cutoff ``v = end - L`` with window L = min(horizon, half the history), labels up to ``end``.
-    Training: snapshots whose label windows end by ``v`` (full windows, and windows cut short at ``v`` whose
+    Training: grid snapshots whose label windows end by ``v`` (full windows, and windows cut short at ``v`` whose
     length the model sees). So training never sees a label from the validation period, and works with short
     histories (12 months of history, 6-month horizon)."""
-    history = (end - first_day).days
-    if history < 2 * min_history_days:
+    history = (end - grid.first_day).days
+    if history < 2 * grid.min_history_days:
         raise InputError(
-            f"history from {first_day} to {end} is {history} days: at least {2 * min_history_days} days are needed "
-            "to train and validate"
+            f"history from {grid.first_day} to {end} is {history} days: at least {2 * grid.min_history_days} days "
+            "are needed to train and validate"
         )
     window = min(horizon_days, history // 2)
     v = end - dt.timedelta(days=window)
-    train = snapshot_plan(v, horizon_days, snapshots, every_days, first_day, partial=True)
-    train = [s for s in train if (s.cutoff - first_day).days >= min(min_history_days, every_days)]
+    train = snapshots_before(v, horizon_days, snapshots, grid)
     if not train:
-        raise InputError(f"no training cutoff between {first_day} and {v}: use a shorter --every or a later --as-of")
+        raise InputError(
+            f"no training cutoff between {grid.first_day} and {v}: use a shorter --every or a later --as-of"
+        )
     return FramePlan(end=end, validation=Snapshot(v, window), train=train)
-
-
-def final_plan(
-    end: dt.date, horizon_days: int, snapshots: int, every_days: int, first_day: dt.date, min_history_days: int = 56
-) -> list[Snapshot]:
-    """All snapshots whose labels end by ``end``: the rows of the final refit."""
-    plan = snapshot_plan(end, horizon_days, snapshots, every_days, first_day, partial=True)
-    return [s for s in plan if (s.cutoff - first_day).days >= min(min_history_days, every_days)]

@@ -64,7 +64,9 @@ def plots(result, folder: Path) -> dict[str, Path]:
     ax.bar(idx, dec["mean_predicted"], 0.27, label="LightGBM predicted")
     ax.bar(idx + 0.27, base["mean_predicted"].to_numpy()[: len(idx)], 0.27, label="BTYD predicted")
     ax.set_xticks(idx, [str(d) for d in dec["decile"]])
-    ax.set(xlabel="predicted decile (1 = highest)", ylabel="mean spend over horizon", title="Deciles: actual vs predicted")
+    ax.set(
+        xlabel="predicted decile (1 = highest)", ylabel="mean spend over horizon", title="Deciles: actual vs predicted"
+    )
     ax.legend()
     save("deciles", fig)
 
@@ -86,7 +88,9 @@ def plots(result, folder: Path) -> dict[str, Path]:
     cov = inside.groupby(decile).mean()
     ax.bar(np.arange(len(cov)) + 1, cov.to_numpy())
     ax.axhline(0.8, color="red", linestyle="--", label="nominal 80 %")
-    ax.set(xlabel="predicted CLV decile (1 = lowest)", ylabel="coverage", ylim=(0, 1), title="P10-P90 interval coverage")
+    ax.set(
+        xlabel="predicted CLV decile (1 = lowest)", ylabel="coverage", ylim=(0, 1), title="P10-P90 interval coverage"
+    )
     ax.legend()
     save("interval_coverage", fig)
     return paths

@@ -76,9 +76,7 @@ def log_training(
         mlflow.log_params(config.as_params())
         mlflow.set_tags(facts | {"git_commit": git_commit(), "final_model": "refit on every snapshot up to as_of"})
         mlflow.log_metrics(result.metrics)
-        mlflow.log_dict(
-            {"backtest": asdict(result.backtest_fit), "final": asdict(result.final_fit)}, "fits.json"
-        )
+        mlflow.log_dict({"backtest": asdict(result.backtest_fit), "final": asdict(result.final_fit)}, "fits.json")
         _log_datasets(result, source)
         with tempfile.TemporaryDirectory() as tmp:
             tmp_path = Path(tmp)
@@ -106,7 +104,9 @@ def _log_model(result: TrainResult, tmp: Path) -> str:
     bundle_path = tmp / "bundle.json"
     bundle_path.write_text(json.dumps(result.bundle.to_dict()), encoding="utf-8")
     example = result.test_frame.drop(
-        columns=[c for c in result.test_frame.columns if c.startswith(("future_", "btyd_")) or c in ("churned", "snapshot")]
+        columns=[
+            c for c in result.test_frame.columns if c.startswith(("future_", "btyd_")) or c in ("churned", "snapshot")
+        ]
     ).head(5)
     example = example.drop(columns=["horizon_days"], errors="ignore")
     output = result.bundle.predict(example)

@@ -20,7 +20,7 @@ from models.drift import reference_bins
 from models.matrix import feature_columns, to_matrix
 from models.metrics import churn_metrics, clv_metrics
 from models.segments import SegmentConfig, value_thresholds
-from training.frames import SnapshotStore, final_plan, plan_frames
+from training.frames import Grid, SnapshotStore, plan_frames, snapshots_before
 
 
 @dataclass(frozen=True)
@@ -78,18 +78,23 @@ class TrainResult:
     first_day: dt.date
 
 
+def base(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A BTYD forecast scaled for the season of its window: the boosting start of the CLV and purchase models."""
+    return frame[column].to_numpy() * frame["season_adjust"].to_numpy()
+
+
 def _sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return frame.sample(n=n, random_state=seed).sort_index() if len(frame) > n else frame
 
 
 def fit_bundle(
-    store: SnapshotStore, end: dt.date, config: TrainConfig, progress: Callable[[str], None] | None = None
+    store: SnapshotStore, grid: Grid, end: dt.date, config: TrainConfig, progress: Callable[[str], None] | None = None
 ) -> tuple[ModelBundle, FitReport]:
     """Train on labels that end by ``v``, early-stop / calibrate on the later window [v, end), optionally refit on
     every snapshot up to ``end``; the bundle scores customers at ``end`` over the horizon."""
     say = progress or (lambda _msg: None)
     h = config.horizon_days
-    plan = plan_frames(end, h, config.snapshots, config.every_days, store.first_day)
+    plan = plan_frames(end, h, config.snapshots, grid)
     say(f"frames for a model ending {end}: {len(plan.train)} training cutoffs, validation {plan.validation.cutoff}")
     train = _sample(store.frame(plan.train), config.max_train_rows, config.seed)
     val = _sample(store.snapshot(plan.validation), config.max_train_rows // 2, config.seed)
@@ -99,20 +104,22 @@ def fit_bundle(
     x_tr, x_val = to_matrix(train, features), to_matrix(val, features)
 
     say("fitting the churn model")
-    churn = ChurnModel(config.booster).fit(x_tr, train["churned"].to_numpy(), x_val, val["churned"].to_numpy(), features)
+    churn = ChurnModel(config.booster).fit(
+        x_tr, train["churned"].to_numpy(), x_val, val["churned"].to_numpy(), features
+    )
     say("fitting the CLV model")
     spend = BaselineCorrectedRegressor("tweedie", config.booster)
     spend.fit(
-        x_tr, train["future_spend"].to_numpy(), train["btyd_expected_value"].to_numpy(),
-        x_val, val["future_spend"].to_numpy(), val["btyd_expected_value"].to_numpy(), features,
+        x_tr, train["future_spend"].to_numpy(), base(train, "btyd_expected_value"),
+        x_val, val["future_spend"].to_numpy(), base(val, "btyd_expected_value"), features,
     )  # fmt: skip
     say("fitting the purchases model")
     purchases = BaselineCorrectedRegressor("poisson", config.booster)
     purchases.fit(
-        x_tr, train["future_purchases"].to_numpy(), train["btyd_expected_purchases"].to_numpy(),
-        x_val, val["future_purchases"].to_numpy(), val["btyd_expected_purchases"].to_numpy(), features,
+        x_tr, train["future_purchases"].to_numpy(), base(train, "btyd_expected_purchases"),
+        x_val, val["future_purchases"].to_numpy(), base(val, "btyd_expected_purchases"), features,
     )  # fmt: skip
-    intervals = IntervalBands.fit(spend.predict(x_val, val["btyd_expected_value"].to_numpy()), val["future_spend"])
+    intervals = IntervalBands.fit(spend.predict(x_val, base(val, "btyd_expected_value")), val["future_spend"])
     best = {
         "churn": churn.booster_.best_iteration,
         "clv": spend.booster_.best_iteration,
@@ -123,15 +130,15 @@ def fit_bundle(
     if config.refit:
         say(f"refitting on every snapshot up to {end}")
         everything = _sample(
-            store.frame(final_plan(end, h, config.snapshots, config.every_days, store.first_day)),
+            store.frame(snapshots_before(end, h, config.snapshots, grid) + [plan.validation]),
             config.max_train_rows,
             config.seed,
         )
         x_all = to_matrix(everything, features)
         churn.refit(x_all, everything["churned"].to_numpy(), len(train))
-        spend.refit(x_all, everything["future_spend"].to_numpy(), everything["btyd_expected_value"].to_numpy(), len(train))
+        spend.refit(x_all, everything["future_spend"].to_numpy(), base(everything, "btyd_expected_value"), len(train))
         purchases.refit(
-            x_all, everything["future_purchases"].to_numpy(), everything["btyd_expected_purchases"].to_numpy(), len(train)
+            x_all, everything["future_purchases"].to_numpy(), base(everything, "btyd_expected_purchases"), len(train)
         )
         refit_rows = len(everything)
 
@@ -148,6 +155,7 @@ def fit_bundle(
         value_thresholds=(0.0, 0.0),
         segment_config=config.segments,
         feature_config=asdict(store.config),
+        season_profile=store.profile(end),
     )
     preview = bundle.predict(reference, reasons=False)
     bundle.value_thresholds = value_thresholds(preview["predicted_clv"].to_numpy(), config.segments)
@@ -219,14 +227,15 @@ def train(
     test_cutoff = as_of - dt.timedelta(days=h)
     if as_of <= store.first_day:
         raise InputError(f"--as-of {as_of} is not after the first day of the log ({store.first_day})")
+    grid = Grid(as_of, config.every_days, store.first_day)
     say(f"backtest: model on data before {test_cutoff}, tested on [{test_cutoff}, {as_of})")
-    backtest_bundle, backtest_fit = fit_bundle(store, test_cutoff, config, say)
+    backtest_bundle, backtest_fit = fit_bundle(store, grid, test_cutoff, config, say)
     test = store.snapshot(Snapshot(test_cutoff, h))
     if test.empty:
         raise InputError(f"no customer has a purchase before the backtest cutoff {test_cutoff}")
     backtest, metrics = evaluate(backtest_bundle, test)
     say("final model on everything up to as_of")
-    bundle, final_fit = fit_bundle(store, as_of, config, say)
+    bundle, final_fit = fit_bundle(store, grid, as_of, config, say)
     bundle.metrics = metrics
     return TrainResult(
         bundle=bundle,

@@ -72,7 +72,9 @@ def generated(tmp_path_factory):
 def small_config():
     from training.train import TrainConfig
 
-    return TrainConfig(horizon="120d", snapshots=3, every="42d", booster=BoosterConfig(max_rounds=150, min_child_samples=50))
+    return TrainConfig(
+        horizon="120d", snapshots=3, every="42d", booster=BoosterConfig(max_rounds=150, min_child_samples=50)
+    )
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,9 @@ def test_run_is_logged_with_params_metrics_plots_and_datasets(registered, mlflow
     assert run.data.params["horizon"] == "120d" and run.data.params["booster.max_rounds"] == "150"
     assert "model.gini" in run.data.metrics and "baseline.gini" in run.data.metrics
     assert run.data.tags["final_model"].startswith("refit")
-    artifacts = {a.path for a in client.list_artifacts(run_id)} | {a.path for a in client.list_artifacts(run_id, "plots")}
+    artifacts = {a.path for a in client.list_artifacts(run_id)} | {
+        a.path for a in client.list_artifacts(run_id, "plots")
+    }
     for name in ("report.html", "plots/gains.png", "plots/calibration.png", "plots/deciles.png",
                  "plots/feature_importance.png", "plots/shap_summary.png", "plots/interval_coverage.png"):  # fmt: skip
         assert name in artifacts
@@ -48,7 +50,11 @@ def test_run_is_logged_with_params_metrics_plots_and_datasets(registered, mlflow
 
 def test_registered_model_reproduces_predictions_in_a_fresh_process(registered, trained, mlflow_uri, tmp_path):
     features = trained.test_frame.drop(
-        columns=[c for c in trained.test_frame.columns if c.startswith(("future_", "btyd_")) or c in ("churned", "snapshot", "horizon_days")]
+        columns=[
+            c
+            for c in trained.test_frame.columns
+            if c.startswith(("future_", "btyd_")) or c in ("churned", "snapshot", "horizon_days")
+        ]
     ).head(300)
     features.to_parquet(tmp_path / "features.parquet")
     script = (
@@ -72,7 +78,9 @@ def _register_copy(trained, small_config, mlflow_uri, generated, **metric_change
 
     metrics = dict(trained.metrics) | metric_changes
     result = dataclasses.replace(trained, metrics=metrics)
-    return log_training(result, small_config, {"case": "promotion"}, str(generated["transactions"]), "tests", NAME, mlflow_uri)
+    return log_training(
+        result, small_config, {"case": "promotion"}, str(generated["transactions"]), "tests", NAME, mlflow_uri
+    )
 
 
 def test_promotion_guard_both_ways(registered, trained, small_config, mlflow_uri, generated, capsys):
@@ -82,7 +90,9 @@ def test_promotion_guard_both_ways(registered, trained, small_config, mlflow_uri
     assert run_promote(NAME, False, mlflow_uri)  # no champion yet
     champion = client.get_model_version_by_alias(NAME, "champion").version
     # A worse challenger (lower AUC than allowed) is refused; the champion stays.
-    _, worse = _register_copy(trained, small_config, mlflow_uri, generated, **{"model.roc_auc": trained.metrics["model.roc_auc"] - 0.05})
+    _, worse = _register_copy(
+        trained, small_config, mlflow_uri, generated, **{"model.roc_auc": trained.metrics["model.roc_auc"] - 0.05}
+    )
     assert not run_promote(NAME, False, mlflow_uri)
     assert client.get_model_version_by_alias(NAME, "champion").version == champion
     assert "not promoted" in capsys.readouterr().out
@@ -94,7 +104,9 @@ def test_promotion_guard_both_ways(registered, trained, small_config, mlflow_uri
     assert client.get_model_version_by_alias(NAME, "champion").version == good
 
 
-def test_failure_before_aliasing_leaves_no_version_and_a_failed_run(trained, small_config, mlflow_uri, generated, monkeypatch):
+def test_failure_before_aliasing_leaves_no_version_and_a_failed_run(
+    trained, small_config, mlflow_uri, generated, monkeypatch
+):
     import training.tracking as tracking
 
     client = MlflowClient(mlflow_uri)
@@ -131,7 +143,9 @@ def test_cli_train_promote_score_end_to_end(mlflow_uri, generated, tmp_path):
     res = clv("promote", "--name", "cli-model")
     assert res.returncode == 0 and "promoted" in res.stdout
     out = tmp_path / "scores.parquet"
-    res = clv("score", "-t", tx, "--as-of", AS_OF.isoformat(), "--model", "models:/cli-model@champion", "--out", str(out))
+    res = clv(
+        "score", "-t", tx, "--as-of", AS_OF.isoformat(), "--model", "models:/cli-model@champion", "--out", str(out)
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     scores = pd.read_parquet(out)
     assert list(scores.columns) == [
@@ -139,7 +153,9 @@ def test_cli_train_promote_score_end_to_end(mlflow_uri, generated, tmp_path):
         "expected_purchases", "next_order_date", "segment", "top_reasons",
     ]  # fmt: skip
     assert scores["customer_id"].is_unique and scores["churn_probability"].between(0, 1).all()
-    assert (scores["clv_lower"] <= scores["predicted_clv"]).all() and (scores["predicted_clv"] <= scores["clv_upper"]).all()
+    assert (scores["clv_lower"] <= scores["predicted_clv"]).all() and (
+        scores["predicted_clv"] <= scores["clv_upper"]
+    ).all()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".scores")] == []
     # An unknown model is a clear error, exit 2, and no file.
     bad = tmp_path / "bad.parquet"

@@ -1,0 +1,66 @@
+"""How busy a calendar window is expected to be, from the log itself: the trailing year's purchase days by
+day of year, smoothed and detrended (a growing or shrinking customer base is not a season), relative to that
+year's average. Lets models scale forecasts for seasons."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+YEAR = 365
+SMOOTH_DAYS = 29
+RECENT_DAYS = 90  # the recent past on which a BTYD forecast leans; its season is a feature too
+
+
+def purchase_totals(daily: ir.Table) -> pd.Series:
+    """Purchase days of all customers per calendar day (a small series: one value per day of the log)."""
+    p = daily.filter(daily.is_purchase)
+    totals = p.group_by("day").aggregate(n=p.count()).to_pandas()
+    return totals.set_index(pd.to_datetime(totals["day"]))["n"].sort_index().astype(float)
+
+
+def season_profile(totals: pd.Series, as_of: dt.date) -> list[float] | None:
+    """Relative intensity per day of year (index 0 = Jan 1) from the 365 days before ``as_of``; None when the
+    log does not cover a full year before it."""
+    start = pd.Timestamp(as_of) - pd.Timedelta(days=YEAR)
+    if totals.empty or totals.index.min() > start:
+        return None
+    year = totals[(totals.index >= start) & (totals.index < pd.Timestamp(as_of))]
+    days = pd.date_range(start, periods=YEAR, freq="D")
+    counts = year.reindex(days, fill_value=0.0).to_numpy()
+    kernel = np.ones(SMOOTH_DAYS) / SMOOTH_DAYS
+    padded = np.concatenate([counts[-(SMOOTH_DAYS // 2) :], counts, counts[: SMOOTH_DAYS // 2]])
+    smooth = np.convolve(padded, kernel, mode="valid")
+    if smooth.min() <= 0:
+        return None
+    t = np.arange(YEAR)
+    slope, intercept = np.polyfit(t, np.log(smooth), 1)
+    relative = smooth / np.exp(intercept + slope * t)
+    profile = np.empty(YEAR)
+    profile[(days.dayofyear.to_numpy() - 1) % YEAR] = relative / relative.mean()
+    return profile.tolist()
+
+
+def season_index(profile: list[float] | None, start: dt.date, window_days: int) -> float:
+    """Mean relative intensity over ``[start, start + window_days)``: above 1 for a busy season; NaN if unknown."""
+    if profile is None:
+        return float("nan")
+    doy = (pd.date_range(pd.Timestamp(start), periods=window_days, freq="D").dayofyear.to_numpy() - 1) % YEAR
+    return float(np.asarray(profile)[doy].mean())
+
+
+def observed_season(profile: list[float] | None, first_purchase, as_of: dt.date, max_days: int = YEAR) -> np.ndarray:
+    """Per customer, the mean intensity over the days they were observed (first purchase to ``as_of``, at most
+    the last ``max_days``): the season their history, and so their BTYD rate, reflects. NaN if unknown."""
+    first = pd.to_datetime(pd.Series(first_purchase)).to_numpy()
+    if profile is None:
+        return np.full(len(first), np.nan)
+    days = pd.date_range(pd.Timestamp(as_of) - pd.Timedelta(days=max_days), periods=max_days, freq="D")
+    values = np.asarray(profile)[(days.dayofyear.to_numpy() - 1) % YEAR]
+    csum = np.concatenate([[0.0], np.cumsum(values)])
+    observed = (np.datetime64(as_of, "D") - first.astype("datetime64[D]")).astype(np.int64)
+    start = np.clip(max_days - observed, 0, max_days - 1)
+    return (csum[max_days] - csum[start]) / (max_days - start)
