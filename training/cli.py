@@ -292,30 +292,37 @@ def run_score(transactions, cutoff, output, model, reasons, tracking_uri, column
 @handle_errors
 def demo(
     workdir: Annotated[Path, typer.Option(help="Where the demo writes its data and outputs.")] = Path("demo-output"),
-    customers: Annotated[int, typer.Option(min=100, help="Customers to generate.")] = 20_000,
+    customers: Annotated[int, typer.Option(min=500, help="Customers to generate.")] = 20_000,
     horizon: Annotated[str, typer.Option(help="Prediction horizon.")] = "181d",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    register_as: ModelName = "customer-value",
+    tracking_uri: TrackingUri = None,
 ) -> None:
-    """Run the pipeline end to end on generated data: generate, features, segment summary."""
+    """The main job end to end on generated data: generate, train (backtest vs BTYD), promote, score."""
     from features.generate import GeneratorConfig, write_generated
+    from training import tracking
+    from training.train import TrainConfig
 
-    horizon_days = parse_horizon(horizon)
-    cfg = GeneratorConfig(customers=customers, seed=seed)
-    cutoff = cfg.end - dt.timedelta(days=horizon_days)
-    out.rule("1. generate")
+    config = TrainConfig(horizon=horizon)
+    gen = GeneratorConfig(customers=customers, seed=seed)
+    columns = ColumnMap(order="order_id", cost="cost")
+    out.rule("1. generate a purchase log with known truth")
     with err.status(f"generating {customers:,} customers"):
-        paths = write_generated(cfg, workdir / "data")
+        paths = write_generated(gen, workdir / "data")
     show.generated(out, paths)
-    out.rule(f"2. features as of {cutoff}, labels over the next {horizon_days} days")
-    with err.status("validating and building features"):
-        log = read_transactions(paths["transactions"], ColumnMap(order="order_id", cost="cost"))
-        report = policy_report(log)
-        table = snapshot_expr(daily_activity(log), cutoff, horizon_days, FeatureConfig(), log.has_cost)
-        target = write_table(table.order_by("customer_id"), workdir / "features.parquet")
-    show.policy(out, report, log.source)
-    out.rule("3. segments")
-    show.segments(out, read_back(target), horizon_days)
-    out.print(f"features and labels: [bold]{target}[/]")
+    out.rule(f"2. train as of {gen.end}: backtest on the last {config.horizon_days} days, then the final model")
+    run_train(paths["transactions"], gen.end, config, columns, Policy(), "customer-value", register_as, tracking_uri)
+    out.rule("3. promote the challenger if it is not worse than the champion")
+    run_promote(register_as, False, tracking_uri)
+    out.rule(f"4. score every customer as of {gen.end}")
+    target = workdir / "scores.parquet"
+    result = run_score(
+        paths["transactions"], gen.end, target, f"models:/{register_as}@champion", True, tracking_uri, columns, Policy()
+    )
+    show.top_at_risk(out, result.predictions)
+    uri = tracking.tracking_uri(tracking_uri)
+    ui = f"mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite") else f"open {uri}"
+    out.print(f"scores: [bold]{target}[/]\nreview the run, plots and report in MLflow: [bold]{ui}[/] (then http://127.0.0.1:5000)")
 
 
 def read_back(path: Path):
