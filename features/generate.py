@@ -212,7 +212,7 @@ def expected_min_geometric_poisson(p: np.ndarray, mu: np.ndarray, tol: float = 1
 def oracle_expected(truth: pd.DataFrame, cfg: GeneratorConfig, as_of: dt.date, horizon_days: int) -> pd.DataFrame:
     """The best forecast knowing every latent quantity: alive at ``as_of``, rate, dropout and mean spend.
 
-    Returns customer_id, alive, expected_purchases and expected_spend (net of expected returns) over
+    Returns customer_id, alive, expected_purchases, prob_no_purchase and expected_spend (net of returns) over
     ``[as_of, as_of + horizon_days)`` for customers whose first purchase is before ``as_of``.
     """
     if as_of > cfg.end:
@@ -224,6 +224,8 @@ def oracle_expected(truth: pd.DataFrame, cfg: GeneratorConfig, as_of: dt.date, h
     a = (as_of - cfg.start).days
     mu = t["purchase_rate"].to_numpy() * (clock[a + horizon_days] - clock[a])
     purchases = expected_min_geometric_poisson(t["dropout_prob"].to_numpy(), mu) * alive
+    # Alive customers drop out only right after a purchase, so none in the window iff no Poisson event.
+    no_purchase = np.where(alive, np.exp(-mu), 1.0)
     lo, hi = cfg.return_fraction
     kept = 1 - cfg.return_prob * (lo + hi) / 2
     return pd.DataFrame(
@@ -231,6 +233,7 @@ def oracle_expected(truth: pd.DataFrame, cfg: GeneratorConfig, as_of: dt.date, h
             "customer_id": t["customer_id"].to_numpy(),
             "alive": alive,
             "expected_purchases": purchases,
+            "prob_no_purchase": no_purchase,
             "expected_spend": purchases * t["mean_spend"].to_numpy() * kept,
         }
     )

@@ -106,7 +106,7 @@ class ModelBundle:
         frame = add_baseline(features, self.baseline, self.horizon_days).assign(horizon_days=self.horizon_days)
         frame = add_season(frame, self.season_profile, self._as_of(features), self.horizon_days)
         x = to_matrix(frame, self.features)
-        churn = self.churn.predict_proba(x)
+        churn = self.churn.predict_proba(x, frame["btyd_prob_no_purchase"].to_numpy())
         adjust = frame["season_adjust"].to_numpy()
         base_value = frame["btyd_expected_value"].to_numpy() * adjust
         clv = self.clv.predict(x, base_value)

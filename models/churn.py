@@ -1,5 +1,7 @@
-"""Churn: P(no purchase in the horizon), a LightGBM classifier early-stopped and calibrated (isotonic) on a later
-snapshot than it was fitted on."""
+"""Churn: P(no purchase in the horizon), a LightGBM classifier that starts from the BTYD baseline's log-odds
+(``init_score``) and learns a correction, early-stopped and calibrated (sigmoid) on a later snapshot than it was
+fitted on. Calibration is Platt scaling (a logistic fit on the log-odds): unlike isotonic steps it creates no
+ties, so the ranking (AUC) is kept."""
 
 from __future__ import annotations
 
@@ -7,9 +9,15 @@ from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 
 from models.boosting import BoosterConfig, fit_early_stopped, refit_all, rounds_for_refit
+
+
+def logit(p) -> np.ndarray:
+    """Log-odds of a probability, clipped away from 0 and 1."""
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
 
 
 @dataclass
@@ -19,34 +27,39 @@ class ChurnModel:
     config: BoosterConfig = field(default_factory=BoosterConfig)
     features: list[str] = field(default_factory=list)
     booster_: lgb.Booster | None = None
-    calibration_x_: np.ndarray | None = None  # isotonic map: raw probability -> calibrated
-    calibration_y_: np.ndarray | None = None
+    calibration_: tuple[float, float] = (1.0, 0.0)  # Platt: sigmoid(slope * logit(raw) + intercept)
 
     def _params(self) -> dict:
         return self.config.params("binary", metric="binary_logloss")
 
-    def fit(self, x_train, y_train, x_val, y_val, features: list[str]) -> ChurnModel:
+    def fit(self, x_train, y_train, base_train, x_val, y_val, base_val, features: list[str]) -> ChurnModel:
+        """``base_*``: the baseline's P(churn) per row, the boosting start."""
         self.features = list(features)
-        self.booster_ = fit_early_stopped(self._params(), x_train, y_train, x_val, y_val, self.features, self.config)
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-        iso.fit(self.booster_.predict(x_val), np.asarray(y_val, dtype=float))
-        self.calibration_x_ = np.asarray(iso.X_thresholds_, dtype=float)
-        self.calibration_y_ = np.asarray(iso.y_thresholds_, dtype=float)
+        self.booster_ = fit_early_stopped(
+            self._params(), x_train, y_train, x_val, y_val, self.features, self.config,
+            init_train=logit(base_train), init_val=logit(base_val),
+        )  # fmt: skip
+        platt = LogisticRegression(C=1e6)
+        platt.fit(logit(self.predict_raw(x_val, base_val)).reshape(-1, 1), np.asarray(y_val, dtype=int))
+        self.calibration_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
         return self
 
-    def refit(self, x, y, train_rows: int) -> ChurnModel:
+    def refit(self, x, y, base, train_rows: int) -> ChurnModel:
         """Same settings and calibration, trained on every row (the final model)."""
         rounds = rounds_for_refit(self.booster_, train_rows, len(y))
-        self.booster_ = refit_all(self._params(), x, y, self.features, rounds)
+        self.booster_ = refit_all(self._params(), x, y, self.features, rounds, init=logit(base))
         return self
 
-    def predict_raw(self, x: np.ndarray) -> np.ndarray:
-        return self.booster_.predict(x, num_threads=1) if len(x) < 64 else self.booster_.predict(x)
+    def predict_raw(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """Uncalibrated probability: sigmoid(baseline log-odds + trees)."""
+        margin = self.booster_.predict(x, raw_score=True, num_threads=1 if len(x) < 64 else 0)
+        return 1.0 / (1.0 + np.exp(-(margin + logit(base))))
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+    def predict_proba(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
         """Calibrated churn probability per row, kept inside (0.001, 0.999) so log loss stays finite."""
-        raw = self.predict_raw(x)
-        return np.clip(np.interp(raw, self.calibration_x_, self.calibration_y_), 0.001, 0.999)
+        slope, intercept = self.calibration_
+        z = slope * logit(self.predict_raw(x, base)) + intercept
+        return np.clip(1.0 / (1.0 + np.exp(-z)), 0.001, 0.999)
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
         """SHAP values (LightGBM ``pred_contrib``) in log-odds, one column per feature plus the bias."""
@@ -57,8 +70,7 @@ class ChurnModel:
             "config": self.config.as_dict(),
             "features": self.features,
             "booster": self.booster_.model_to_string(),
-            "calibration_x": self.calibration_x_.tolist(),
-            "calibration_y": self.calibration_y_.tolist(),
+            "calibration": list(self.calibration_),
         }
 
     @classmethod
@@ -67,6 +79,5 @@ class ChurnModel:
             config=BoosterConfig(**d["config"]),
             features=list(d["features"]),
             booster_=lgb.Booster(model_str=d["booster"]),
-            calibration_x_=np.asarray(d["calibration_x"], dtype=float),
-            calibration_y_=np.asarray(d["calibration_y"], dtype=float),
+            calibration_=tuple(d["calibration"]),
         )

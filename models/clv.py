@@ -87,10 +87,10 @@ class BaselineCorrectedRegressor:
 
 @dataclass
 class IntervalBands:
-    """P10-P90 interval per band of predicted value, fitted on held-out actuals.
+    """P10-P90 interval per band of predicted value, as multiples of the prediction fitted on held-out actuals.
 
-    Within a band, ``lower`` is the 10th percentile of actuals and ``upper`` the percentile that brings the share
-    inside ``[lower, upper]`` to 80 % (many actuals tie at 0, so a plain P90 would over-cover).
+    Within a band, ``lower`` is the 10th percentile of actual / predicted and ``upper`` the percentile that brings
+    the share inside ``[lower, upper]`` to 80 % (many actuals tie at 0, so a plain P90 would over-cover).
     """
 
     edges: list[float] = field(default_factory=list)
@@ -100,28 +100,28 @@ class IntervalBands:
 
     @classmethod
     def fit(cls, pred: np.ndarray, actual: np.ndarray, bands: int = 20, coverage: float = 0.8) -> IntervalBands:
-        pred = np.asarray(pred, dtype=float)
-        actual = np.asarray(actual, dtype=float)
+        pred = np.maximum(np.asarray(pred, dtype=float), FLOOR)
+        ratio = np.asarray(actual, dtype=float) / pred
         edges = np.unique(np.quantile(pred, np.linspace(0, 1, bands + 1)[1:-1]))
         band = np.searchsorted(edges, pred, side="right")
         lo, hi = [], []
         alpha = (1 - coverage) / 2
         for b in range(len(edges) + 1):
-            a = np.sort(actual[band == b])
-            if a.size == 0:
+            r = np.sort(ratio[band == b])
+            if r.size == 0:
                 lo.append(lo[-1] if lo else 0.0)
-                hi.append(hi[-1] if hi else 0.0)
+                hi.append(hi[-1] if hi else 1.0)
                 continue
-            low = float(np.quantile(a, alpha, method="inverted_cdf"))
-            below = np.searchsorted(a, low, side="left") / a.size
-            level = min(1.0, below + coverage)
+            low = float(np.quantile(r, alpha, method="inverted_cdf"))
+            below = np.searchsorted(r, low, side="left") / r.size
             lo.append(low)
-            hi.append(float(np.quantile(a, level, method="inverted_cdf")))
+            hi.append(float(np.quantile(r, min(1.0, below + coverage), method="inverted_cdf")))
         return cls(edges=edges.tolist(), lower=lo, upper=hi, coverage=coverage)
 
     def predict(self, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        band = np.searchsorted(np.asarray(self.edges), np.asarray(pred, dtype=float), side="right")
-        return np.asarray(self.lower)[band], np.asarray(self.upper)[band]
+        pred = np.asarray(pred, dtype=float)
+        band = np.searchsorted(np.asarray(self.edges), pred, side="right")
+        return np.asarray(self.lower)[band] * pred, np.asarray(self.upper)[band] * pred
 
     def to_dict(self) -> dict:
         return {"edges": self.edges, "lower": self.lower, "upper": self.upper, "coverage": self.coverage}

@@ -43,10 +43,17 @@ def readable(name: str) -> str:
     return name.replace("_", " ")
 
 
+# Derived inputs (the baseline's own forecasts, season, horizon) explain nothing a marketer can act on.
+NOT_REASONS = ("btyd_", "season_", "horizon_days")
+
+
 def top_reasons(contrib: np.ndarray, features: list[str], k: int = 3) -> np.ndarray:
-    """Per row, the ``k`` features that move the churn score most, e.g. ``days since last purchase (raises risk)``,
-    joined by ``; ``. ``contrib`` is ``pred_contrib`` output: one column per feature, then the bias."""
-    values = np.asarray(contrib)[:, : len(features)]
+    """Per row, the ``k`` customer features that move the churn score most, e.g. ``days since last purchase
+    (raises churn risk)``, joined by ``; ``. ``contrib`` is ``pred_contrib`` output: one column per feature, then
+    the bias. Derived inputs (:data:`NOT_REASONS`) are left out."""
+    keep = [i for i, f in enumerate(features) if not f.startswith(NOT_REASONS)]
+    features = [features[i] for i in keep]
+    values = np.asarray(contrib)[:, keep]
     k = min(k, len(features))
     top = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :k]
     names = np.array([readable(f) for f in features], dtype=object)

@@ -322,7 +322,9 @@ def demo(
     show.top_at_risk(out, result.predictions)
     uri = tracking.tracking_uri(tracking_uri)
     ui = f"mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite") else f"open {uri}"
-    out.print(f"scores: [bold]{target}[/]\nreview the run, plots and report in MLflow: [bold]{ui}[/] (then http://127.0.0.1:5000)")
+    out.print(
+        f"scores: [bold]{target}[/]\nreview the run, plots and report in MLflow: [bold]{ui}[/] (then http://127.0.0.1:5000)"
+    )
 
 
 def read_back(path: Path):

@@ -105,8 +105,9 @@ def fit_bundle(
 
     say("fitting the churn model")
     churn = ChurnModel(config.booster).fit(
-        x_tr, train["churned"].to_numpy(), x_val, val["churned"].to_numpy(), features
-    )
+        x_tr, train["churned"].to_numpy(), train["btyd_prob_no_purchase"].to_numpy(),
+        x_val, val["churned"].to_numpy(), val["btyd_prob_no_purchase"].to_numpy(), features,
+    )  # fmt: skip
     say("fitting the CLV model")
     spend = BaselineCorrectedRegressor("tweedie", config.booster)
     spend.fit(
@@ -135,7 +136,7 @@ def fit_bundle(
             config.seed,
         )
         x_all = to_matrix(everything, features)
-        churn.refit(x_all, everything["churned"].to_numpy(), len(train))
+        churn.refit(x_all, everything["churned"].to_numpy(), everything["btyd_prob_no_purchase"].to_numpy(), len(train))
         spend.refit(x_all, everything["future_spend"].to_numpy(), base(everything, "btyd_expected_value"), len(train))
         purchases.refit(
             x_all, everything["future_purchases"].to_numpy(), base(everything, "btyd_expected_purchases"), len(train)
