@@ -47,12 +47,14 @@ def main() -> None:
             pred = result.bundle.predict(feats, reasons=reasons)
             s = time.perf_counter() - t0
             rows.append((f"batch predict, reasons={reasons}", s, f"{len(pred) / s:,.0f} customers/s"))
-        one = feats.head(1)
-        result.bundle.predict(one, reasons=False)
-        t0 = time.perf_counter()
-        for _ in range(50):
-            result.bundle.predict(one, reasons=True)
-        rows.append(("single customer predict (mean of 50)", (time.perf_counter() - t0) / 50, "includes reasons"))
+        record = feats.iloc[0].to_dict()
+        result.bundle.predict_record(record)
+        for reasons in (False, True):
+            t0 = time.perf_counter()
+            for _ in range(200):
+                result.bundle.predict_record(record, reasons=reasons)
+            s = (time.perf_counter() - t0) / 200
+            rows.append((f"single customer predict_record, reasons={reasons} (mean of 200)", s, f"{s * 1e6:,.0f} us"))
     print(f"\n{args.customers:,} customers\n\n| step | seconds | note |\n|---|---:|---|")
     for name, s, note in rows:
         print(f"| {name} | {s:.3f} | {note} |")

@@ -52,15 +52,26 @@ def season_index(profile: list[float] | None, start: dt.date, window_days: int) 
     return float(np.asarray(profile)[doy].mean())
 
 
-def observed_season(profile: list[float] | None, first_purchase, as_of: dt.date, max_days: int = YEAR) -> np.ndarray:
-    """Per customer, the mean intensity over the days they were observed (first purchase to ``as_of``, at most
-    the last ``max_days``): the season their history, and so their BTYD rate, reflects. NaN if unknown."""
-    first = pd.to_datetime(pd.Series(first_purchase)).to_numpy()
+def observed_cumsum(profile: list[float] | None, as_of: dt.date, max_days: int = YEAR) -> np.ndarray | None:
+    """Cumulative intensity over the ``max_days`` before ``as_of`` (index k: the first k of those days); the
+    per-as_of part of :func:`observed_season`, worth caching when scoring one customer at a time."""
     if profile is None:
-        return np.full(len(first), np.nan)
+        return None
     days = pd.date_range(pd.Timestamp(as_of) - pd.Timedelta(days=max_days), periods=max_days, freq="D")
     values = np.asarray(profile)[(days.dayofyear.to_numpy() - 1) % YEAR]
-    csum = np.concatenate([[0.0], np.cumsum(values)])
-    observed = (np.datetime64(as_of, "D") - first.astype("datetime64[D]")).astype(np.int64)
+    return np.concatenate([[0.0], np.cumsum(values)])
+
+
+def observed_season(
+    profile: list[float] | None, first_purchase, as_of: dt.date, max_days: int = YEAR, csum: np.ndarray | None = None
+) -> np.ndarray:
+    """Per customer, the mean intensity over the days they were observed (first purchase to ``as_of``, at most
+    the last ``max_days``): the season their history, and so their BTYD rate, reflects. NaN if unknown."""
+    first = np.asarray(first_purchase).astype("datetime64[D]")
+    if csum is None:
+        csum = observed_cumsum(profile, as_of, max_days)
+    if csum is None:
+        return np.full(len(first), np.nan)
+    observed = (np.datetime64(as_of, "D") - first).astype(np.int64)
     start = np.clip(max_days - observed, 0, max_days - 1)
     return (csum[max_days] - csum[start]) / (max_days - start)

@@ -18,7 +18,7 @@ from models.btyd import BGNBDParams, BTYDBaseline, GammaGammaParams
 from models.churn import ChurnModel
 from models.clv import BaselineCorrectedRegressor, IntervalBands
 from models.explain import top_reasons
-from models.matrix import to_matrix
+from models.matrix import SEGMENT_CODES, to_matrix
 from models.segments import SegmentConfig, value_risk_segment
 
 OUTPUT_COLUMNS = [
@@ -35,39 +35,52 @@ OUTPUT_COLUMNS = [
 BTYD_COLUMNS = ["btyd_p_alive", "btyd_prob_no_purchase", "btyd_expected_purchases", "btyd_expected_value"]
 
 
-def add_baseline(frame: pd.DataFrame, baseline: BTYDBaseline, horizon_days) -> pd.DataFrame:
-    """Add the BTYD forecasts over ``horizon_days`` (a number or a per-row array) as ``btyd_*`` columns."""
+def baseline_columns(cols, baseline: BTYDBaseline, horizon_days) -> dict[str, np.ndarray]:
+    """The BTYD forecasts over ``horizon_days`` (a number or a per-row array) as ``btyd_*`` arrays; ``cols`` is a
+    feature frame or a mapping of column name to array."""
     pred = baseline.predict(
-        frame["frequency"].to_numpy(dtype=float),
-        frame["recency"].to_numpy(dtype=float),
-        frame["T"].to_numpy(dtype=float),
-        frame["monetary_value"].to_numpy(dtype=float),
+        np.asarray(cols["frequency"], dtype=float),
+        np.asarray(cols["recency"], dtype=float),
+        np.asarray(cols["T"], dtype=float),
+        np.asarray(cols["monetary_value"], dtype=float),
         np.asarray(horizon_days, dtype=float),
     )
-    return frame.assign(
-        btyd_p_alive=pred["p_alive"],
-        btyd_prob_no_purchase=pred["prob_no_purchase"],
-        btyd_expected_purchases=pred["expected_purchases"],
-        btyd_expected_value=pred["expected_value"],
-    )
+    return {
+        "btyd_p_alive": pred["p_alive"],
+        "btyd_prob_no_purchase": pred["prob_no_purchase"],
+        "btyd_expected_purchases": pred["expected_purchases"],
+        "btyd_expected_value": pred["expected_value"],
+    }
 
 
-def add_season(frame: pd.DataFrame, profile: list[float] | None, as_of: dt.date, horizon_days) -> pd.DataFrame:
+def add_baseline(frame: pd.DataFrame, baseline: BTYDBaseline, horizon_days) -> pd.DataFrame:
+    """The frame with :func:`baseline_columns` added."""
+    return frame.assign(**baseline_columns(frame, baseline, horizon_days))
+
+
+def season_columns(first_purchase, profile: list[float] | None, as_of: dt.date, horizon_days) -> dict[str, np.ndarray]:
     """Season features: the coming window's intensity, the recent past's, each customer's observed season, and
     ``season_adjust`` = window / observed, by which a stationary BTYD forecast is scaled for the season."""
     window = np.asarray(horizon_days)
     if window.ndim == 0:
-        upcoming = season_index(profile, as_of, int(window))
+        upcoming = np.full(len(first_purchase), season_index(profile, as_of, int(window)))
     else:
-        upcoming = np.array([season_index(profile, as_of, int(w)) for w in window]) if len(window) else window
-    observed = observed_season(profile, frame["first_purchase"], as_of)
-    adjust = np.nan_to_num(np.asarray(upcoming, dtype=float) / observed, nan=1.0)
-    return frame.assign(
-        season_index=upcoming,
-        season_recent=season_index(profile, as_of - dt.timedelta(days=RECENT_DAYS), RECENT_DAYS),
-        season_observed=observed,
-        season_adjust=adjust,
-    )
+        known = {int(w): season_index(profile, as_of, int(w)) for w in np.unique(window)}
+        upcoming = np.array([known[int(w)] for w in window], dtype=float)
+    observed = observed_season(profile, first_purchase, as_of)
+    return {
+        "season_index": upcoming,
+        "season_recent": np.full(
+            len(upcoming), season_index(profile, as_of - dt.timedelta(days=RECENT_DAYS), RECENT_DAYS)
+        ),
+        "season_observed": observed,
+        "season_adjust": np.nan_to_num(upcoming / observed, nan=1.0),
+    }
+
+
+def add_season(frame: pd.DataFrame, profile: list[float] | None, as_of: dt.date, horizon_days) -> pd.DataFrame:
+    """The frame with :func:`season_columns` added."""
+    return frame.assign(**season_columns(frame["first_purchase"], profile, as_of, horizon_days))
 
 
 def fit_baseline(frame: pd.DataFrame, penalizer: float = 0.001) -> BTYDBaseline:
@@ -98,46 +111,90 @@ class ModelBundle:
     drift_reference: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     season_profile: list[float] | None = None
+    margin_rate: float | None = None  # share of net spend kept after cost of goods (from costs, or --margin)
 
     def predict(self, features: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:
-        """Scores for every row of a ``build_features`` frame, in its order (columns: ``OUTPUT_COLUMNS``)."""
+        """Scores for every row of a ``build_features`` frame, in its order (columns: ``OUTPUT_COLUMNS``, plus
+        ``predicted_margin``, ``margin_lower``, ``margin_upper`` when a margin is known)."""
         if features.empty:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
-        frame = add_baseline(features, self.baseline, self.horizon_days).assign(horizon_days=self.horizon_days)
-        frame = add_season(frame, self.season_profile, self._as_of(features), self.horizon_days)
-        x = to_matrix(frame, self.features)
-        churn = self.churn.predict_proba(x, frame["btyd_prob_no_purchase"].to_numpy())
-        adjust = frame["season_adjust"].to_numpy()
-        base_value = frame["btyd_expected_value"].to_numpy() * adjust
-        clv = self.clv.predict(x, base_value)
-        lower, upper = self.intervals.predict(clv)
-        purchases = self.purchases.predict(x, frame["btyd_expected_purchases"].to_numpy() * adjust)
-        out = pd.DataFrame(
-            {
-                "customer_id": frame["customer_id"].to_numpy(),
-                "churn_probability": churn,
-                "predicted_clv": clv,
-                "clv_lower": np.minimum(lower, clv),
-                "clv_upper": np.maximum(upper, clv),
-                "expected_purchases": purchases,
-                "next_order_date": self._next_order_date(frame, purchases),
-                "segment": value_risk_segment(clv, churn, self.value_thresholds, self.segment_config),
-            }
+        as_of = self._as_of(features["last_purchase"].iloc[0], features["days_since_last"].iloc[0])
+        derived = self._derived(features, as_of)
+        x = to_matrix(features.assign(**derived), self.features)
+        out = self._score(features, derived, x, as_of, reasons)
+        return pd.DataFrame(out)
+
+    def predict_record(self, record: dict, reasons: bool = True) -> dict:
+        """One customer's scores from a dict of feature values, on numpy only (no DataFrame on this path)."""
+        cols = {k: np.asarray([v]) for k, v in record.items()}
+        as_of = self._as_of(record["last_purchase"], record["days_since_last"])
+        derived = self._derived(cols, as_of)
+        values = cols | derived
+        x = np.array(
+            [[SEGMENT_CODES.get(values[f][0], np.nan) if f == "rfm_segment" else values[f][0] for f in self.features]],
+            dtype=np.float64,
         )
-        out["top_reasons"] = top_reasons(self.churn.contributions(x), self.features) if reasons else ""
+        out = self._score(cols, derived, x, as_of, reasons)
+        return {k: (v[0] if isinstance(v, np.ndarray) else v.iloc[0]) for k, v in out.items()}
+
+    def _derived(self, cols, as_of: dt.date) -> dict[str, np.ndarray]:
+        n = len(cols["frequency"])
+        return (
+            baseline_columns(cols, self.baseline, self.horizon_days)
+            | season_columns(cols["first_purchase"], self.season_profile, as_of, self.horizon_days)
+            | {"horizon_days": np.full(n, self.horizon_days)}
+        )
+
+    def _score(self, cols, derived: dict, x: np.ndarray, as_of: dt.date, reasons: bool) -> dict:
+        adjust = derived["season_adjust"]
+        churn = self.churn.predict_proba(x, derived["btyd_prob_no_purchase"])
+        clv = self.clv.predict(x, derived["btyd_expected_value"] * adjust)
+        lower, upper = self.intervals.predict(clv)
+        purchases = self.purchases.predict(x, derived["btyd_expected_purchases"] * adjust)
+        out = {
+            "customer_id": np.asarray(cols["customer_id"]),
+            "churn_probability": churn,
+            "predicted_clv": clv,
+            "clv_lower": np.minimum(lower, clv),
+            "clv_upper": np.maximum(upper, clv),
+            "expected_purchases": purchases,
+            "next_order_date": self._next_order_date(as_of, purchases),
+            "segment": value_risk_segment(clv, churn, self.value_thresholds, self.segment_config),
+            "top_reasons": top_reasons(self.churn.contributions(x), self.features)
+            if reasons
+            else np.full(len(clv), "", dtype=object),
+        }
+        rate = self._margin_rates(cols)
+        if rate is not None:
+            out["predicted_margin"] = clv * rate
+            out["margin_lower"] = out["clv_lower"] * rate
+            out["margin_upper"] = out["clv_upper"] * rate
         return out
 
-    @staticmethod
-    def _as_of(features: pd.DataFrame) -> dt.date:
-        """The cutoff a feature frame was built at (the same for every row)."""
-        first = features.iloc[0]
-        return (pd.Timestamp(first["last_purchase"]) + pd.Timedelta(days=int(first["days_since_last"]))).date()
+    def _margin_rates(self, cols) -> np.ndarray | None:
+        """Per customer: their own margin share when the log has costs, else the bundle's rate; None if neither."""
+        has_cost = "total_margin" in cols
+        if self.margin_rate is None and not has_cost:
+            return None
+        fallback = self.margin_rate if self.margin_rate is not None else np.nan
+        rate = np.full(len(cols["frequency"]), fallback, dtype=float)
+        if has_cost:
+            spend = np.asarray(cols["total_spend"], dtype=float)
+            own = np.divide(np.asarray(cols["total_margin"], dtype=float), spend, out=rate.copy(), where=spend > 0)
+            rate = np.clip(own, 0.0, 1.0)
+        return rate
 
-    def _next_order_date(self, frame: pd.DataFrame, purchases: np.ndarray) -> pd.Series:
-        """as_of + horizon / expected purchases, when at least one purchase in two horizons is expected."""
-        as_of = pd.to_datetime(frame["last_purchase"]) + pd.to_timedelta(frame["days_since_last"], unit="D")
+    @staticmethod
+    def _as_of(last_purchase, days_since_last) -> dt.date:
+        """The cutoff a feature frame was built at: last purchase + days since (the same for every row)."""
+        return (pd.Timestamp(last_purchase) + pd.Timedelta(days=int(days_since_last))).date()
+
+    def _next_order_date(self, as_of: dt.date, purchases: np.ndarray) -> np.ndarray:
+        """as_of + horizon / expected purchases, when at least one purchase in two horizons is expected (else NaT)."""
         days = np.where(purchases >= 0.5, np.ceil(self.horizon_days / np.maximum(purchases, 1e-9)), np.nan)
-        return (as_of + pd.to_timedelta(days, unit="D")).dt.date.where(~np.isnan(days), None)
+        base = np.datetime64(as_of, "D")
+        dates = np.where(np.isnan(days), np.datetime64("NaT"), base + np.nan_to_num(days).astype("timedelta64[D]"))
+        return dates.astype("datetime64[ms]")  # a unit Parquet stores as is, so files round-trip exactly
 
     def to_dict(self) -> dict:
         return {
@@ -160,6 +217,7 @@ class ModelBundle:
             "drift_reference": self.drift_reference,
             "metrics": self.metrics,
             "season_profile": self.season_profile,
+            "margin_rate": self.margin_rate,
         }
 
     @classmethod
@@ -185,6 +243,7 @@ class ModelBundle:
             drift_reference=d.get("drift_reference", {}),
             metrics=d.get("metrics", {}),
             season_profile=d.get("season_profile"),
+            margin_rate=d.get("margin_rate"),
         )
 
     @property

@@ -13,7 +13,7 @@ GOOD = "customer_id,date,amount\na,2024-01-01,10\na,2024-02-01,20\nb,2024-01-15,
 
 
 def clv(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "training.cli", *map(str, args)],
         capture_output=True,
@@ -97,8 +97,11 @@ def test_generate_then_features_on_its_output(tmp_path):
     assert "total_margin" in pd.read_parquet(tmp_path / "f.parquet").columns
 
 
-def test_demo_runs_end_to_end(tmp_path):
-    res = clv("demo", "--customers", "2000", "--workdir", tmp_path / "demo")
-    assert res.returncode == 0, res.stderr
-    assert "Champions" in res.stdout
-    assert (tmp_path / "demo" / "features.parquet").exists()
+def test_demo_runs_end_to_end_on_a_local_store(tmp_path):
+    res = clv("demo", "--customers", "3000", "--workdir", "demo", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    for text in ("BTYD baseline", "promoted version 1", "value at risk", "mlflow ui --backend-store-uri"):
+        assert text in res.stdout
+    scores = pd.read_parquet(tmp_path / "demo" / "scores.parquet")
+    assert len(scores) == 3000 and scores["churn_probability"].between(0, 1).all()
+    assert (tmp_path / "mlflow.db").exists()  # the default store is in the working directory

@@ -156,6 +156,9 @@ def train(
     register_as: ModelName = "customer-value",
     tracking_uri: TrackingUri = None,
     max_train_rows: Annotated[int, typer.Option(min=1000, help="Sample training frames above this size.")] = 2_000_000,
+    margin: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Margin share of spend, for margin CLV without --cost-col.")
+    ] = None,
     customer_col: CustomerCol = "customer_id",
     date_col: DateCol = "date",
     amount_col: AmountCol = "amount",
@@ -168,7 +171,9 @@ def train(
     the challenger."""
     from training.train import TrainConfig
 
-    config = TrainConfig(horizon=horizon, snapshots=snapshots, every=every, max_train_rows=max_train_rows)
+    config = TrainConfig(
+        horizon=horizon, snapshots=snapshots, every=every, max_train_rows=max_train_rows, margin=margin
+    )
     parse_horizon(every)
     columns = ColumnMap(customer_col, date_col, amount_col, order_col, cost_col, date_format)
     policy = Policy(drop_duplicates=drop_duplicates)
@@ -321,10 +326,11 @@ def demo(
     )
     show.top_at_risk(out, result.predictions)
     uri = tracking.tracking_uri(tracking_uri)
-    ui = f"mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite") else f"open {uri}"
-    out.print(
-        f"scores: [bold]{target}[/]\nreview the run, plots and report in MLflow: [bold]{ui}[/] (then http://127.0.0.1:5000)"
-    )
+    if uri.startswith("sqlite"):
+        ui = f"[bold]mlflow ui --backend-store-uri {uri}[/], then open http://127.0.0.1:5000"
+    else:
+        ui = f"open [bold]{uri}[/]"
+    out.print(f"scores: [bold]{target}[/]\nreview the run, plots and report in MLflow: {ui}")
 
 
 def read_back(path: Path):

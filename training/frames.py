@@ -21,14 +21,27 @@ from features.snapshots import Snapshot
 from models.btyd import BTYDBaseline
 from models.bundle import add_baseline, add_season, fit_baseline
 
+SAMPLE_BUCKETS = 10_000
+
+
+def sample_share(log: TransactionLog, cutoffs: int, max_rows: int) -> float:
+    """The share of customers that keeps about ``max_rows`` training rows over ``cutoffs`` snapshots."""
+    customers = int(log.rows.customer_id.nunique().execute())
+    return min(1.0, max_rows / max(customers * cutoffs, 1))
+
 
 @dataclass
 class SnapshotStore:
-    """Memoises features, labels and fitted baselines per cutoff over one validated log."""
+    """Memoises features, labels and fitted baselines per cutoff over one validated log.
+
+    ``sample_share`` < 1 keeps a fixed random share of customers (by a hash of the id) for every cutoff alike, so
+    large logs train on a consistent panel within the row budget.
+    """
 
     log: TransactionLog
     config: FeatureConfig
     progress: Callable[[str], None] | None = None
+    sample_share: float = 1.0
     _daily: object = None
     _features: dict = field(default_factory=dict)
     _labels: dict = field(default_factory=dict)
@@ -38,7 +51,11 @@ class SnapshotStore:
     totals: pd.Series | None = None
 
     def __post_init__(self) -> None:
-        self._daily = daily_activity(self.log).cache()
+        daily = daily_activity(self.log)
+        if self.sample_share < 1.0:
+            bucket = (daily.customer_id.hash() % SAMPLE_BUCKETS).abs()
+            daily = daily.filter(bucket < int(round(self.sample_share * SAMPLE_BUCKETS)))
+        self._daily = daily.cache()
         first = self._daily.aggregate(d=self._daily.day.min()).execute()["d"].iloc[0]
         self.first_day = first.date() if hasattr(first, "date") else first
         self.totals = purchase_totals(self._daily)

@@ -74,7 +74,14 @@ def log_training(
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=f"train as of {result.bundle.trained_as_of}") as run:
         mlflow.log_params(config.as_params())
-        mlflow.set_tags(facts | {"git_commit": git_commit(), "final_model": "refit on every snapshot up to as_of"})
+        mlflow.set_tags(
+            facts
+            | {
+                "git_commit": git_commit(),
+                "final_model": "refit on every snapshot up to as_of",
+                "customer_sample_share": f"{result.customer_share:.4f}",
+            }
+        )
         mlflow.log_metrics(result.metrics)
         mlflow.log_dict({"backtest": asdict(result.backtest_fit), "final": asdict(result.final_fit)}, "fits.json")
         _log_datasets(result, source)

@@ -20,7 +20,7 @@ from models.drift import reference_bins
 from models.matrix import feature_columns, to_matrix
 from models.metrics import churn_metrics, clv_metrics
 from models.segments import SegmentConfig, value_thresholds
-from training.frames import Grid, SnapshotStore, plan_frames, snapshots_before
+from training.frames import Grid, SnapshotStore, plan_frames, sample_share, snapshots_before
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class TrainConfig:
     refit: bool = True
     max_train_rows: int = 2_000_000
     seed: int = 0
+    margin: float | None = None  # margin share of spend when the log has no cost column
     booster: BoosterConfig = field(default_factory=BoosterConfig)
     segments: SegmentConfig = field(default_factory=SegmentConfig)
 
@@ -76,11 +77,21 @@ class TrainResult:
     importance: pd.DataFrame
     test_cutoff: dt.date
     first_day: dt.date
+    customer_share: float = 1.0
 
 
 def base(frame: pd.DataFrame, column: str) -> np.ndarray:
     """A BTYD forecast scaled for the season of its window: the boosting start of the CLV and purchase models."""
     return frame[column].to_numpy() * frame["season_adjust"].to_numpy()
+
+
+def _margin_rate(reference: pd.DataFrame, config: TrainConfig) -> float | None:
+    """``--margin`` if given, else the log's own margin share (net spend minus cost over net spend), else None."""
+    if config.margin is not None:
+        return config.margin
+    if "total_margin" in reference.columns and reference["total_spend"].sum() > 0:
+        return float(np.clip(reference["total_margin"].sum() / reference["total_spend"].sum(), 0.0, 1.0))
+    return None
 
 
 def _sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -157,6 +168,7 @@ def fit_bundle(
         segment_config=config.segments,
         feature_config=asdict(store.config),
         season_profile=store.profile(end),
+        margin_rate=_margin_rate(reference, config),
     )
     preview = bundle.predict(reference, reasons=False)
     bundle.value_thresholds = value_thresholds(preview["predicted_clv"].to_numpy(), config.segments)
@@ -223,7 +235,11 @@ def train(
     """Backtest (a model whose data ends one horizon before ``as_of``, tested on that last horizon), then the
     final bundle trained on everything up to ``as_of``."""
     say = progress or (lambda _msg: None)
-    store = SnapshotStore(log, feature_config or FeatureConfig(), progress=say)
+    cutoffs = config.snapshots + -(-config.horizon_days // config.every_days)
+    share = sample_share(log, cutoffs, config.max_train_rows)
+    if share < 1.0:
+        say(f"training on a {share:.0%} sample of customers (--max-train-rows {config.max_train_rows:,})")
+    store = SnapshotStore(log, feature_config or FeatureConfig(), progress=say, sample_share=share)
     h = config.horizon_days
     test_cutoff = as_of - dt.timedelta(days=h)
     if as_of <= store.first_day:
@@ -248,4 +264,5 @@ def train(
         importance=feature_importance(bundle),
         test_cutoff=test_cutoff,
         first_day=store.first_day,
+        customer_share=share,
     )

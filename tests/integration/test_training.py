@@ -161,3 +161,25 @@ def test_cli_train_promote_score_end_to_end(mlflow_uri, generated, tmp_path):
     bad = tmp_path / "bad.parquet"
     res = clv("score", "-t", tx, "--as-of", AS_OF.isoformat(), "--model", "models:/nope@champion", "--out", str(bad))
     assert res.returncode == 2 and "cannot load model" in res.stderr and not bad.exists()
+
+
+def test_margin_clv_uses_each_customers_cost_share(trained):
+    feats = trained.test_frame.head(50)
+    pred = trained.bundle.predict(feats, reasons=False)
+    spend = feats["total_spend"].to_numpy()
+    rate = (feats["total_margin"].to_numpy() / spend).clip(0, 1)
+    ok = spend > 0
+    assert pred["predicted_margin"].to_numpy()[ok] == pytest.approx(pred["predicted_clv"].to_numpy()[ok] * rate[ok])
+    assert (pred["margin_upper"] >= pred["predicted_margin"] - 1e-9).all()
+
+
+def test_single_record_path_matches_the_batch_path(trained):
+    feats = trained.test_frame.drop(
+        columns=[c for c in trained.test_frame.columns if c.startswith(("btyd_", "season_"))]
+    )
+    batch = trained.bundle.predict(feats.head(20))
+    for i in (0, 7, 19):
+        one = trained.bundle.predict_record(feats.iloc[i].to_dict())
+        for col in ("churn_probability", "predicted_clv", "clv_lower", "clv_upper", "expected_purchases"):
+            assert one[col] == pytest.approx(batch[col].iloc[i], rel=1e-12), col
+        assert one["segment"] == batch["segment"].iloc[i] and one["top_reasons"] == batch["top_reasons"].iloc[i]
