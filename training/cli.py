@@ -295,6 +295,46 @@ def run_score(transactions, cutoff, output, model, reasons, tracking_uri, column
 
 @app.command()
 @handle_errors
+def serve(
+    model: Annotated[str, typer.Option(help="Model URI the service loads.")] = "models:/customer-value@champion",
+    snapshot: Annotated[
+        Path | None, typer.Option(help="Scores written by `clv score`, for /predict and /target.")
+    ] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 3000,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Start the HTTP prediction service (BentoML). Set CLV_API_KEY to require `Authorization: Bearer <key>`."""
+    import subprocess
+
+    from training import tracking
+
+    if snapshot is not None and not snapshot.is_file():
+        raise InputError(f"--snapshot {snapshot} does not exist: write it with `clv score --out {snapshot}`")
+    env = os.environ | {
+        "CLV_MODEL_URI": model,
+        "MLFLOW_TRACKING_URI": tracking.tracking_uri(tracking_uri),
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
+    if snapshot is not None:
+        env["CLV_SNAPSHOT"] = str(snapshot.resolve())
+    cmd = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.service:CustomerValueService",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    out.print(f"serving {model} on http://{host}:{port} (docs at /docs)")
+    raise typer.Exit(subprocess.run(cmd, env=env).returncode)
+
+
+@app.command()
+@handle_errors
 def demo(
     workdir: Annotated[Path, typer.Option(help="Where the demo writes its data and outputs.")] = Path("demo-output"),
     customers: Annotated[int, typer.Option(min=500, help="Customers to generate.")] = 20_000,
@@ -331,6 +371,7 @@ def demo(
     else:
         ui = f"open [bold]{uri}[/]"
     out.print(f"scores: [bold]{target}[/]\nreview the run, plots and report in MLflow: {ui}")
+    out.print(f"serve the champion over HTTP: [bold]clv serve --snapshot {target}[/] (then see README: curl examples)")
 
 
 def read_back(path: Path):

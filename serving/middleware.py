@@ -1,0 +1,61 @@
+"""ASGI middleware of the service: optional API key, request size limit, and 422 for invalid input."""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+OPEN_PATHS = ("/livez", "/readyz", "/healthz", "/metrics")
+GET_AS_POST = ("/model",)  # read-only endpoints also answered on GET (the framework's APIs are POST)
+
+
+def _reply(status: int, message: str):
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    return {"type": "http.response.start", "status": status, "headers": headers}, {
+        "type": "http.response.body",
+        "body": body,
+    }
+
+
+class Guard:
+    """``Authorization: Bearer <key>`` on every path but the health ones when ``api_key`` is set (constant-time
+    compare) -> 401; a body over ``max_body_bytes`` -> 413; the framework's 400 for invalid input -> 422."""
+
+    def __init__(self, app, api_key: str | None = None, max_body_bytes: int = 32 * 1024 * 1024):
+        self.app = app
+        self.api_key = api_key or None
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        if self.api_key and not scope["path"].startswith(OPEN_PATHS):
+            given = headers.get(b"authorization", b"").decode("latin-1")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.api_key}".encode()):
+                for message in _reply(401, "missing or wrong API key: send Authorization: Bearer <key>"):
+                    await send(message)
+                return
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            for message in _reply(413, f"request body over {self.max_body_bytes} bytes"):
+                await send(message)
+            return
+
+        if scope["method"] == "GET" and scope["path"] in GET_AS_POST:
+            scope = {
+                **scope,
+                "method": "POST",
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")],
+            }
+
+            async def receive():  # noqa: F811 - an empty JSON object as the body
+                return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        async def send_422(message):
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                message = {**message, "status": 422}
+            await send(message)
+
+        return await self.app(scope, receive, send_422)

@@ -1,0 +1,213 @@
+"""The real BentoML service over HTTP, on a model in the real MLflow registry."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import ColumnMap, read_transactions
+from tests.integration.conftest import AS_OF, free_port
+
+KEY = "test-key-123"
+NAME = "serve-model"
+
+
+def call(base: str, path: str, body=None, key: str | None = KEY, method: str | None = None, raw: bytes | None = None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(base + path, data=data, method=method or ("POST" if data is not None else "GET"))
+    req.add_header("content-type", "application/json")
+    if key:
+        req.add_header("authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, _body(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, _body(err.read())
+
+
+def _body(raw: bytes):
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+def _ready(base: str) -> bool:
+    try:
+        return call(base, "/readyz", key=None)[0] == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def served(trained, small_config, mlflow_uri, generated, tmp_path_factory):
+    """Register the trained model as serve-model@champion, score a snapshot, start `bentoml serve`."""
+    from training.score import score
+    from training.tracking import connect, log_training, set_alias
+
+    run_id, version = log_training(trained, small_config, {"case": "service"}, "x", "tests-service", NAME, mlflow_uri)
+    set_alias(connect(mlflow_uri), NAME, "champion", version)
+    folder = tmp_path_factory.mktemp("serve")
+    log = read_transactions(generated["transactions"], ColumnMap(order="order_id", cost="cost"))
+    snap = score(log, AS_OF, trained.bundle).predictions
+    snap.to_parquet(folder / "scores.parquet", index=False)
+    port = free_port()
+    env = os.environ | {
+        "MLFLOW_TRACKING_URI": mlflow_uri,
+        "CLV_MODEL_URI": f"models:/{NAME}@champion",
+        "CLV_SNAPSHOT": str(folder / "scores.parquet"),
+        "CLV_API_KEY": KEY,
+        "CLV_MAX_BODY_BYTES": str(2_000_000),
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
+    logfile = open(folder / "service.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bentoml", "serve", "serving.service:CustomerValueService",
+         "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=logfile, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while not _ready(base):
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise RuntimeError((folder / "service.log").read_text()[-3000:])
+        time.sleep(0.5)
+    yield {"base": base, "snapshot": snap, "version": version, "folder": folder, "log": log}
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    logfile.close()
+
+
+def test_predict_known_and_unknown_ids(served):
+    snap = served["snapshot"].set_index("customer_id")
+    ids = list(snap.index[:3]) + ["nobody"]
+    status, body = call(served["base"], "/predict", {"customer_ids": ids})
+    assert status == 200, body
+    assert body["unknown_ids"] == ["nobody"] and body["model_version"] == served["version"]
+    got = {p["customer_id"]: p for p in body["predictions"]}
+    assert list(got) == ids[:3]
+    for cid in ids[:3]:
+        assert got[cid]["predicted_clv"] == pytest.approx(snap.loc[cid, "predicted_clv"], rel=1e-12)
+        assert got[cid]["churn_probability"] == pytest.approx(snap.loc[cid, "churn_probability"], rel=1e-12)
+        assert got[cid]["segment"] == snap.loc[cid, "segment"]
+        assert len(got[cid]["top_reasons"]) == 3
+
+
+def test_predict_history_matches_clv_score_on_the_same_rows(served, tmp_path):
+    from training.score import score
+    from training.tracking import connect, load_bundle
+
+    tx = served["log"].rows.to_pandas()
+    some = tx[tx["customer_id"].isin(sorted(tx["customer_id"].unique())[:25])]
+    rows = [{"customer_id": r.customer_id, "date": str(r.day), "amount": float(r.amount)} for r in some.itertuples()]
+    status, body = call(served["base"], "/predict_history", {"as_of": AS_OF.isoformat(), "transactions": rows})
+    assert status == 200, body
+    connect(os.environ.get("MLFLOW_TRACKING_URI"))
+    pd.DataFrame(rows).to_csv(tmp_path / "few.csv", index=False)
+    bundle, _ = load_bundle(f"models:/{NAME}/{served['version']}")
+    expected = score(read_transactions(tmp_path / "few.csv"), AS_OF, bundle).predictions.set_index("customer_id")
+    got = {p["customer_id"]: p for p in body["predictions"]}
+    assert set(got) == set(expected.index)
+    for cid, p in got.items():
+        assert p["predicted_clv"] == pytest.approx(expected.loc[cid, "predicted_clv"], rel=1e-9)
+        assert p["churn_probability"] == pytest.approx(expected.loc[cid, "churn_probability"], rel=1e-9)
+
+
+def test_target_ranks_by_expected_incremental_value_within_budget(served):
+    status, body = call(served["base"], "/target", {"budget": 50.0, "contact_cost": 2.0, "expected_uplift": 0.1})
+    assert status == 200, body
+    s = served["snapshot"]
+    value = s["churn_probability"] * s["predicted_clv"] * 0.1 - 2.0
+    expected = s.assign(v=value)[value > 0].sort_values("v", ascending=False, kind="stable").head(25)
+    assert [c["customer_id"] for c in body["customers"]] == expected["customer_id"].tolist()
+    assert body["contacts"] == len(expected) and body["total_cost"] == pytest.approx(2.0 * len(expected))
+    assert body["total_expected_incremental_value"] == pytest.approx(expected["v"].sum())
+
+
+def test_model_info_by_get(served):
+    status, body = call(served["base"], "/model")
+    assert status == 200, body
+    assert (body["name"], body["version"], body["alias"]) == (NAME, served["version"], "champion")
+    assert body["trained_as_of"] == AS_OF.isoformat() and "model.gini" in body["backtest_metrics"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/predict", {"customer_ids": []}, "customer_ids"),
+        ("/predict", {"customer_ids": [str(i) for i in range(10_001)]}, "customer_ids"),
+        ("/predict", {"ids": ["a"]}, "customer_ids"),
+        (
+            "/predict_history",
+            {"as_of": "2025-13-01", "transactions": [{"customer_id": "a", "date": "2024-01-01", "amount": 1}]},
+            "as_of",
+        ),
+        (
+            "/predict_history",
+            {"as_of": "2025-01-01", "transactions": [{"customer_id": "a", "date": "someday", "amount": 1}]},
+            "date",
+        ),
+        ("/predict_history", {"as_of": "2025-01-01", "transactions": []}, "transactions"),
+        ("/target", {"budget": -1, "contact_cost": 1, "expected_uplift": 0.1}, "budget"),
+    ],
+)
+def test_bad_input_is_422_naming_the_field(served, path, body, field):
+    status, reply = call(served["base"], path, body)
+    assert status == 422, reply
+    assert field in json.dumps(reply)
+
+
+def test_non_finite_amount_is_422(served):
+    raw = b'{"as_of": "2025-01-01", "transactions": [{"customer_id": "a", "date": "2024-01-01", "amount": NaN}]}'
+    status, reply = call(served["base"], "/predict_history", raw=raw)
+    assert status == 422 and "amount" in json.dumps(reply)
+
+
+def test_oversized_body_is_413_and_missing_key_is_401(served):
+    big = {"customer_ids": ["x" * 100] * 30_000}
+    assert call(served["base"], "/predict", big)[0] == 413
+    assert call(served["base"], "/predict", {"customer_ids": ["a"]}, key=None)[0] == 401
+    assert call(served["base"], "/predict", {"customer_ids": ["a"]}, key="wrong")[0] == 401
+    assert call(served["base"], "/livez", key=None)[0] == 200
+    status, text = call(served["base"], "/metrics", key=None)
+    assert status == 200 and 'endpoint="/predict"' in str(text)
+
+
+def test_reload_swaps_versions_without_failing_requests(served, trained, small_config, mlflow_uri):
+    from training.tracking import connect, log_training, set_alias
+
+    _, new_version = log_training(trained, small_config, {"case": "reload"}, "x", "tests-service", NAME, mlflow_uri)
+    set_alias(connect(mlflow_uri), NAME, "champion", new_version)
+    ids = served["snapshot"]["customer_id"].head(50).tolist()
+
+    def hit(_):
+        return call(served["base"], "/predict", {"customer_ids": ids})
+
+    with cf.ThreadPoolExecutor(8) as pool:
+        before = list(pool.map(hit, range(16)))
+        reloading = pool.submit(call, served["base"], "/admin/reload", {})
+        during = list(pool.map(hit, range(48)))
+        status, info = reloading.result()
+        after = list(pool.map(hit, range(16)))
+    assert status == 200 and info["version"] == new_version
+    replies = before + during + after
+    assert all(s == 200 for s, _ in replies), [s for s, _ in replies if s != 200]
+    versions = [b["model_version"] for _, b in replies]
+    assert set(versions) <= {served["version"], new_version}
+    assert {b["model_version"] for _, b in after} == {new_version}
+    assert np.all([len(b["predictions"]) == 50 for _, b in replies])
