@@ -8,7 +8,7 @@ export BENTOML_DO_NOT_TRACK := true
 export DO_NOT_TRACK := true
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: install demo test bench bench-large lint format clean
+.PHONY: install demo test bench bench-large bench-quality bench-training bench-serving lint format clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
@@ -28,6 +28,15 @@ bench: install
 
 bench-large: install
 	$(VENV)/bin/python benchmarks/features.py --rows 100000000 --skip-pandas --memory-limit 4GB --data bench-data
+
+bench-quality: install
+	$(VENV)/bin/python benchmarks/quality.py --customers 50000
+
+bench-training: install
+	$(VENV)/bin/python benchmarks/training.py --customers 1000000
+
+bench-serving: install
+	$(VENV)/bin/python benchmarks/serving.py
 
 lint: install
 	$(VENV)/bin/ruff check .

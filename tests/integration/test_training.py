@@ -53,7 +53,7 @@ def test_registered_model_reproduces_predictions_in_a_fresh_process(registered, 
         columns=[
             c
             for c in trained.test_frame.columns
-            if c.startswith(("future_", "btyd_")) or c in ("churned", "snapshot", "horizon_days")
+            if c.startswith(("future_", "btyd_", "season_")) or c in ("churned", "snapshot", "horizon_days")
         ]
     ).head(300)
     features.to_parquet(tmp_path / "features.parquet")
