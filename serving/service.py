@@ -3,7 +3,7 @@ a raw purchase history (same feature code as training), campaign targeting, mode
 
 Configuration by environment (``clv serve`` sets it): ``CLV_MODEL_URI`` (default
 ``models:/customer-value@champion``), ``CLV_SNAPSHOT`` (a ``clv score`` Parquet file), ``CLV_API_KEY`` (optional),
-``CLV_MAX_BODY_BYTES``, ``MLFLOW_TRACKING_URI``.
+``CLV_MAX_BODY_BYTES``, ``CLV_TIMEOUT_SECONDS``, ``CLV_MAX_CONCURRENCY``, ``MLFLOW_TRACKING_URI``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,13 @@ DEFAULT_MODEL = "models:/customer-value@champion"
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
-@bentoml.service(name="customer_value", traffic={"timeout": 60, "max_concurrency": 64}, workers=1)
+TRAFFIC = {
+    "timeout": int(os.environ.get("CLV_TIMEOUT_SECONDS", "60")),  # over it: 504
+    "max_concurrency": int(os.environ.get("CLV_MAX_CONCURRENCY", "64")),  # over it: 429
+}
+
+
+@bentoml.service(name="customer_value", traffic=TRAFFIC, workers=1)
 class CustomerValueService:
     """Loads the model once at start-up (``/readyz`` answers 200 only after that)."""
 

@@ -112,7 +112,9 @@ def _log_model(result: TrainResult, tmp: Path) -> str:
     bundle_path.write_text(json.dumps(result.bundle.to_dict()), encoding="utf-8")
     example = result.test_frame.drop(
         columns=[
-            c for c in result.test_frame.columns if c.startswith(("future_", "btyd_", "season_")) or c in ("churned", "snapshot")
+            c
+            for c in result.test_frame.columns
+            if c.startswith(("future_", "btyd_", "season_")) or c in ("churned", "snapshot")
         ]
     ).head(5)
     example = example.drop(columns=["horizon_days"], errors="ignore")

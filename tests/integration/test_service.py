@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
 import os
 import subprocess
@@ -62,16 +63,23 @@ def served(trained, small_config, mlflow_uri, generated, tmp_path_factory):
     log = read_transactions(generated["transactions"], ColumnMap(order="order_id", cost="cost"))
     snap = score(log, AS_OF, trained.bundle).predictions
     snap.to_parquet(folder / "scores.parquet", index=False)
-    port = free_port()
-    env = os.environ | {
+    env = {
         "MLFLOW_TRACKING_URI": mlflow_uri,
         "CLV_MODEL_URI": f"models:/{NAME}@champion",
         "CLV_SNAPSHOT": str(folder / "scores.parquet"),
         "CLV_API_KEY": KEY,
         "CLV_MAX_BODY_BYTES": str(2_000_000),
-        "BENTOML_DO_NOT_TRACK": "true",
     }
-    logfile = open(folder / "service.log", "w")  # noqa: SIM115
+    with start_service(env, folder / "service.log") as base:
+        yield {"base": base, "snapshot": snap, "version": version, "folder": folder, "log": log, "env": env}
+
+
+@contextlib.contextmanager
+def start_service(extra_env: dict, logpath: Path):
+    """``bentoml serve`` in a subprocess on a free port; yields the base URL once /readyz answers 200."""
+    port = free_port()
+    env = os.environ | extra_env | {"BENTOML_DO_NOT_TRACK": "true"}
+    logfile = open(logpath, "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "bentoml", "serve", "serving.service:CustomerValueService",
          "--host", "127.0.0.1", "--port", str(port)],
@@ -79,18 +87,19 @@ def served(trained, small_config, mlflow_uri, generated, tmp_path_factory):
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
-    while not _ready(base):
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise RuntimeError((folder / "service.log").read_text()[-3000:])
-        time.sleep(0.5)
-    yield {"base": base, "snapshot": snap, "version": version, "folder": folder, "log": log}
-    proc.terminate()
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    logfile.close()
+        while not _ready(base):
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(logpath.read_text()[-3000:])
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        logfile.close()
 
 
 def test_predict_known_and_unknown_ids(served):
@@ -211,3 +220,19 @@ def test_reload_swaps_versions_without_failing_requests(served, trained, small_c
     assert set(versions) <= {served["version"], new_version}
     assert {b["model_version"] for _, b in after} == {new_version}
     assert np.all([len(b["predictions"]) == 50 for _, b in replies])
+
+
+def test_overload_is_429_and_slow_requests_are_504(served):
+    """A service allowing one request at a time, with a 1 s timeout, under several heavy requests."""
+    tx = served["log"].rows.to_pandas().head(60_000)
+    rows = [
+        {"customer_id": c, "date": str(d), "amount": float(a)}
+        for c, d, a in zip(tx.customer_id, tx.day, tx.amount, strict=True)
+    ]
+    body = {"as_of": AS_OF.isoformat(), "transactions": rows}
+    env = served["env"] | {"CLV_MAX_CONCURRENCY": "1", "CLV_TIMEOUT_SECONDS": "1", "CLV_MAX_BODY_BYTES": "100000000"}
+    with start_service(env, served["folder"] / "limited.log") as base:
+        assert call(base, "/predict", {"customer_ids": ["a"]})[0] == 200
+        with cf.ThreadPoolExecutor(4) as pool:
+            statuses = sorted(s for s, _ in pool.map(lambda _: call(base, "/predict_history", body), range(4)))
+    assert 429 in statuses and 504 in statuses, statuses
