@@ -36,7 +36,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 TRAFFIC = {
-    "timeout": int(os.environ.get("CLV_TIMEOUT_SECONDS", "60")),  # over it: 504
+    "timeout": float(os.environ.get("CLV_TIMEOUT_SECONDS", "60")),  # over it: 504
     "max_concurrency": int(os.environ.get("CLV_MAX_CONCURRENCY", "64")),  # over it: 429
 }
 
