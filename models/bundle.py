@@ -32,6 +32,7 @@ OUTPUT_COLUMNS = [
     "segment",
     "top_reasons",
 ]
+FORMAT = 2  # bump when to_dict changes shape; from_dict refuses other formats with a clear message
 BTYD_COLUMNS = ["btyd_p_alive", "btyd_prob_no_purchase", "btyd_expected_purchases", "btyd_expected_value"]
 
 
@@ -198,6 +199,7 @@ class ModelBundle:
 
     def to_dict(self) -> dict:
         return {
+            "format": FORMAT,
             "horizon_days": self.horizon_days,
             "trained_as_of": self.trained_as_of,
             "features": self.features,
@@ -222,6 +224,11 @@ class ModelBundle:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelBundle:
+        if d.get("format") != FORMAT:
+            raise ValueError(
+                f"this model bundle has format {d.get('format')!r}, this code reads format {FORMAT}: "
+                "retrain it with `clv train` (or serve it with the code version that trained it)"
+            )
         b = d["baseline"]
         baseline = BTYDBaseline(penalizer=b["penalizer"])
         baseline.bgnbd_ = BGNBDParams(**b["bgnbd"])
