@@ -131,6 +131,10 @@ def fit_bundle(
         x_tr, train["future_purchases"].to_numpy(), base(train, "btyd_expected_purchases"),
         x_val, val["future_purchases"].to_numpy(), base(val, "btyd_expected_purchases"), features,
     )  # fmt: skip
+    if val["season_index"].isna().all():
+        # Without a year of history the validation window's season is unknown, and re-anchoring the level on it
+        # would carry that season into every other window: keep the baseline's level instead.
+        spend.level_ = purchases.level_ = 1.0
     intervals = IntervalBands.fit(spend.predict(x_val, base(val, "btyd_expected_value")), val["future_spend"])
     best = {
         "churn": churn.booster_.best_iteration,
