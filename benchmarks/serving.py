@@ -96,6 +96,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=200, help="100-customer requests per server")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="clv-serve-bench-"))
+    os.chdir(tmp)  # MLflow's default artifact root (./mlruns) then lands in the temp dir too
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
     os.environ.update(MLFLOW_TRACKING_URI=uri, MLFLOW_DISABLE_TELEMETRY="true", BENTOML_DO_NOT_TRACK="true")
     cfg = GeneratorConfig(customers=args.customers, seed=9)
