@@ -105,3 +105,14 @@ def test_demo_runs_end_to_end_on_a_local_store(tmp_path):
     scores = pd.read_parquet(tmp_path / "demo" / "scores.parquet")
     assert len(scores) == 3000 and scores["churn_probability"].between(0, 1).all()
     assert (tmp_path / "mlflow.db").exists()  # the default store is in the working directory
+
+
+def test_unreachable_tracking_server_is_a_clear_error_before_training(tmp_path, good_csv):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends: nothing listens there
+    res = clv("train", "-t", good_csv, "--as-of", "2024-03-01", "--tracking-uri", f"http://127.0.0.1:{port}")
+    assert res.returncode == 2 and "cannot reach the MLflow tracking server" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -185,6 +185,7 @@ def run_train(transactions, cutoff, config, columns, policy, experiment, registe
     from training import tracking
     from training.train import train as fit
 
+    tracking.connect(tracking_uri)  # fail now, not after training, if the server is unreachable
     with err.status("reading and validating the purchase log"):
         log = read_transactions(transactions, columns, policy)
         report = policy_report(log)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import tempfile
+import urllib.request
 from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
@@ -16,6 +17,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
+from features import InputError
 from training import report
 from training.train import TrainConfig, TrainResult
 
@@ -33,8 +35,15 @@ def tracking_uri(explicit: str | None = None) -> str:
 
 
 def connect(uri: str | None = None) -> MlflowClient:
+    """Point MLflow at the tracking URI; a server that does not answer is a clear error, not minutes of retries."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     resolved = tracking_uri(uri)
+    if resolved.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(resolved.rstrip("/") + "/health", timeout=10):
+                pass
+        except OSError as exc:
+            raise InputError(f"cannot reach the MLflow tracking server at {resolved}: {exc}") from None
     mlflow.set_tracking_uri(resolved)
     mlflow.set_registry_uri(resolved)
     return MlflowClient(resolved, resolved)
