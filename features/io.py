@@ -38,6 +38,7 @@ DATE_FORMATS = (
     "%Y%m%d",
 )
 SHOW_ROWS = 5
+MAX_AMOUNT = 1e12  # larger amounts are data errors, and would overflow integer spend units
 
 
 @ibis.udf.scalar.builtin(name="try_strptime")
@@ -49,8 +50,9 @@ def _try_strptime(text: str, fmt: str) -> dt.datetime:  # type: ignore[empty-bod
 class TransactionLog:
     """A validated purchase log: one row per input row with normalised columns.
 
-    ``rows`` has ``customer_id`` (string), ``day`` (date), ``amount`` (float64) and, when mapped,
-    ``order_id`` (string) and ``cost`` (float64). Nothing is materialised: it is a lazy Ibis expression.
+    ``rows`` has ``customer_id`` (string), ``day`` (date), ``amount`` (float64), ``stamp`` (the date as given,
+    for the duplicate rule) and, when mapped, ``order_id`` (string) and ``cost`` (float64). Nothing is
+    materialised: it is a lazy Ibis expression.
     """
 
     rows: ir.Table
@@ -69,7 +71,7 @@ def resolve_files(path: str | Path) -> tuple[list[str], str]:
     text = str(path)
     p = Path(text)
     if any(ch in text for ch in "*?["):
-        files = sorted(glob.glob(text, recursive=True))
+        files = sorted(f for f in glob.glob(text, recursive=True) if Path(f).is_file())
         if not files:
             raise InputError(f"no file matches {text!r}")
     elif p.is_dir():
@@ -144,6 +146,12 @@ def _scan(con: ibis.BaseBackend, files: list[str], fmt: str, label: str) -> ir.T
             raw = con.read_parquet(files)
         else:
             delim, names = _csv_header(files[0], label)
+            for other in files[1:]:
+                if _csv_header(other, label)[1] != names:
+                    raise InputError(
+                        f"{label}: {other} has columns {', '.join(_csv_header(other, label)[1])} but {files[0]} has "
+                        f"{', '.join(names)}: every CSV file must have the same header in the same order"
+                    )
             raw = con.read_csv(
                 files,
                 auto_detect=False,
@@ -246,7 +254,8 @@ def _normalise(raw: ir.Table, columns: ColumnMap, label: str, validate: bool, tr
     cid = _text(raw[columns.customer], trim)
     day = _parse_date(raw, columns.date, columns.date_format, label)
     amount = _parse_number(raw[columns.amount])
-    exprs = {"customer_id": cid, "day": day, "amount": amount}
+    # The date as given (time of day included): exact duplicates are judged on it, not on the day.
+    exprs = {"customer_id": cid, "day": day, "amount": amount, "stamp": raw[columns.date].cast("string")}
     if columns.order:
         exprs["order_id"] = _text(raw[columns.order], trim)
     if columns.cost:
@@ -258,6 +267,7 @@ def _normalise(raw: ir.Table, columns: ColumnMap, label: str, validate: bool, tr
         "date": (day.isnull(), columns.date, "unparseable or missing date"),
         "amount_nan": (amount.isnull() | amount.isnan(), columns.amount, "non-numeric or missing amount"),
         "amount_inf": (amount.isinf(), columns.amount, "infinite amount"),
+        "amount_big": (amount.abs() >= MAX_AMOUNT, columns.amount, f"amount of {MAX_AMOUNT:.0e} or more"),
     }
     if columns.order:
         oid = exprs["order_id"]

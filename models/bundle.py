@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from features.config import FeatureConfig
 from features.seasonality import RECENT_DAYS, observed_season, season_index
 from models.btyd import BGNBDParams, BTYDBaseline, GammaGammaParams
 from models.churn import ChurnModel
@@ -251,6 +252,14 @@ class ModelBundle:
             metrics=d.get("metrics", {}),
             season_profile=d.get("season_profile"),
             margin_rate=d.get("margin_rate"),
+        )
+
+    def feature_windows(self) -> FeatureConfig:
+        """The feature windows the bundle was trained with (column mapping and policy come from the caller)."""
+        d = self.feature_config or {}
+        base = FeatureConfig()
+        return FeatureConfig(
+            windows=tuple(d.get("windows", base.windows)), trend_days=d.get("trend_days", base.trend_days)
         )
 
     @property

@@ -18,6 +18,22 @@ def _reply(status: int, message: str):
     }
 
 
+async def _discard_body(receive, cap: int = 256 * 1024 * 1024) -> None:
+    """Read and drop the request body (up to ``cap`` bytes)."""
+    seen = 0
+    while seen <= cap:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body"):
+            return
+
+
+class BodyTooLarge(Exception):
+    """Raised inside the app's receive when the streamed body passes the limit."""
+
+
 class Guard:
     """``Authorization: Bearer <key>`` on every path but the health ones when ``api_key`` is set (constant-time
     compare) -> 401; a body over ``max_body_bytes`` -> 413; the framework's 400 for invalid input -> 422."""
@@ -39,6 +55,7 @@ class Guard:
                 return
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            await _discard_body(receive)  # so that the client, still sending, can read the answer
             for message in _reply(413, f"request body over {self.max_body_bytes} bytes"):
                 await send(message)
             return
@@ -53,9 +70,29 @@ class Guard:
             async def receive():  # noqa: F811 - an empty JSON object as the body
                 return {"type": "http.request", "body": b"{}", "more_body": False}
 
+        received = 0
+        started = False
+
+        async def counted_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:  # a chunked body carries no content-length to check up front
+                    raise BodyTooLarge
+            return message
+
         async def send_422(message):
-            if message["type"] == "http.response.start" and message["status"] == 400:
-                message = {**message, "status": 422}
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if message["status"] == 400:
+                    message = {**message, "status": 422}
             await send(message)
 
-        return await self.app(scope, receive, send_422)
+        try:
+            return await self.app(scope, counted_receive, send_422)
+        except BodyTooLarge:
+            if not started:
+                for message in _reply(413, f"request body over {self.max_body_bytes} bytes"):
+                    await send(message)

@@ -65,7 +65,7 @@ class CustomerValueService:
         state = self.state
         frame = pd.DataFrame([t.model_dump() for t in transactions])
         try:
-            feats = build_features(read_transactions(frame), as_of)
+            feats = build_features(read_transactions(frame), as_of, state.bundle.feature_windows())
         except InputError as exc:
             raise InvalidArgument(str(exc)) from None
         if feats.empty:
@@ -102,8 +102,8 @@ class CustomerValueService:
             keep &= c["predicted_clv"] >= min_clv
         idx = np.flatnonzero(keep)
         idx = idx[np.argsort(-value[idx], kind="stable")]
-        affordable = len(idx) if contact_cost == 0 else int(budget // contact_cost)
-        idx = idx[: min(affordable, limit)]
+        affordable = len(idx) if contact_cost == 0 else min(budget // contact_cost, float(len(idx)))
+        idx = idx[: min(int(affordable), limit)]
         customers = [
             Target(
                 customer_id=str(c["customer_id"][i]),
@@ -131,11 +131,13 @@ class CustomerValueService:
     def reload(self) -> ModelInfo:
         """Load the model the URI names now (e.g. after ``clv promote``) and the snapshot, then swap atomically:
         requests in flight finish on the old one."""
-        snapshot = self.state.snapshot.path if self.state.snapshot else None
+        current = self.state
+        snapshot = current.snapshot.path if current.snapshot else None
         try:
-            self.state = load_state(self.state.model_uri, snapshot)
-        except InputError as exc:
-            raise InvalidArgument(str(exc)) from None
+            self.state = load_state(current.model_uri, snapshot)
+        except Exception as exc:  # a failed reload keeps serving what it had, and says so
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InvalidArgument(f"reload failed, still serving version {current.version}: {first}") from None
         return info(self.state)
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from features import InputError
@@ -29,7 +31,10 @@ class ScoredSnapshot:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"snapshot {path} does not exist: write it with `clv score --out {path}`")
-        table = pq.read_table(path)
+        try:
+            table = pacsv.read_csv(path) if path.suffix.lower() == ".csv" else pq.read_table(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"snapshot {path} is not a readable `clv score` output: {exc}") from None
         missing = [c for c in COLUMNS if c not in table.column_names]
         if missing:
             raise InputError(f"snapshot {path} lacks column(s) {', '.join(missing)}: is it a `clv score` output?")

@@ -34,11 +34,11 @@ def good_csv(tmp_path):
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
 def test_features_writes_the_file_and_a_summary(tmp_path, good_csv, suffix):
     out = tmp_path / "out" / f"features{suffix}"
-    res = clv("features", "--transactions", good_csv, "--as-of", "2024-03-01", "--horizon", "30d", "--out", out)
+    res = clv("features", "--transactions", good_csv, "--as-of", "2024-02-01", "--horizon", "30d", "--out", out)
     assert res.returncode == 0, res.stderr
     frame = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
     assert frame["customer_id"].tolist() == ["a", "b"]
-    assert frame["future_purchases"].tolist() == [0, 1]
+    assert frame["future_purchases"].tolist() == [1, 0]  # a buys on Feb 1; b's next purchase is Mar 10
     assert "rows read" in res.stdout and "RFM segments" in res.stdout
     assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary file left
 
@@ -54,6 +54,7 @@ def test_features_writes_the_file_and_a_summary(tmp_path, good_csv, suffix):
         (GOOD, ["--as-of", "tomorrow"], "is not a date"),
         (GOOD, ["--horizon", "6m"], "horizon"),
         (GOOD, ["--as-of", "2023-01-01"], "no history"),
+        (GOOD, ["--horizon", "60d"], "need data the log does not have"),
     ],
 )
 def test_bad_input_exits_2_with_one_message_and_no_output(tmp_path, content, args, message):

@@ -139,3 +139,17 @@ def test_non_date_column_type(tmp_path):
     pq.write_table(pa.table({"customer_id": ["a"], "date": [3.5], "amount": [1.0]}), tmp_path / "f.parquet")
     with pytest.raises(InputError, match="not dates"):
         read_transactions(tmp_path / "f.parquet")
+
+
+def test_csv_files_with_different_headers_are_refused(tmp_path):
+    (tmp_path / "d").mkdir()
+    write(tmp_path / "d" / "a.csv", "customer_id,date,amount\na,2024-01-01,1\n")
+    write(tmp_path / "d" / "b.csv", "customer_id,amount,date\nb,2,2024-01-02\n")
+    with pytest.raises(InputError, match="same header in the same order"):
+        read_transactions(tmp_path / "d")
+
+
+def test_implausibly_large_amounts_are_refused(tmp_path):
+    write(tmp_path / "big.csv", "customer_id,date,amount\na,2024-01-01,1e19\nb,2024-01-02,5\n")
+    with pytest.raises(InputError, match="row 1: '1e19'"):
+        read_transactions(tmp_path / "big.csv")

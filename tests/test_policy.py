@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from features import Policy, build_features, policy_report, read_transactions
 from features.config import FeatureConfig
 from tests.conftest import log
@@ -49,3 +51,13 @@ def test_returns_are_netted_but_never_purchases():
     assert feats.loc["a", "returns_share"] == 3 / 25
     assert feats.loc["b", "purchase_days"] == 1
     assert feats.loc["b", "first_purchase"].strftime("%Y-%m-%d") == "2024-01-03"  # the zero day is no purchase
+
+
+def test_duplicates_are_judged_on_the_timestamp_not_the_day():
+    frame = log(
+        [("a", "2024-01-05 09:00:00", 9.99), ("a", "2024-01-05 17:30:00", 9.99), ("a", "2024-01-05 17:30:00", 9.99)]
+    )
+    logged = read_transactions(frame, policy=Policy(drop_duplicates=True))
+    assert policy_report(logged).duplicate_rows == 1  # only the 17:30 pair
+    feats = build_features(logged, "2024-02-01").set_index("customer_id")
+    assert feats.loc["a", "total_spend"] == pytest.approx(2 * 9.99)

@@ -135,6 +135,11 @@ def features_cmd(
         report = policy_report(log)
     if cutoff <= report.first_day:
         raise InputError(f"--as-of {cutoff} is not after the first day of the log ({report.first_day}): no history")
+    if horizon_days is not None and cutoff + dt.timedelta(days=horizon_days) > report.last_day + dt.timedelta(days=1):
+        raise InputError(
+            f"labels over [{cutoff}, {cutoff + dt.timedelta(days=horizon_days)}) need data the log does not have "
+            f"(it ends {report.last_day}): choose an earlier --as-of or a shorter --horizon"
+        )
     with err.status(f"building features as of {cutoff} and writing {output}"):
         table = snapshot_expr(daily_activity(log), cutoff, horizon_days, config, log.has_cost)
         write_table(table.order_by("customer_id"), output)

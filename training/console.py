@@ -48,6 +48,9 @@ def policy(console: Console, report: PolicyReport, source: str) -> None:
 
 def segments(console: Console, features: ir.Table, horizon_days: int | None) -> None:
     """Customers, recency, spend (and, with labels, churn and future spend) per RFM segment."""
+    if int(features.count().execute()) == 0:
+        console.print("no customer has a purchase before the cutoff")
+        return
     aggs = {
         "customers": features.count(),
         "days_since": features.days_since_last.median(),

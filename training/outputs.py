@@ -27,6 +27,9 @@ def write_table(table: pa.Table | ir.Table, path: Path) -> Path:
             table.to_csv(tmp)
         else:
             table.to_parquet(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a finished output gets ordinary permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

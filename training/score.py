@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features import FeatureConfig, InputError, TransactionLog
+from features import InputError, TransactionLog
 from features.build import features_from_daily
 from features.policy import daily_activity
 from models.bundle import ModelBundle
@@ -26,16 +26,9 @@ class ScoreResult:
         return {k: v for k, v in sorted(self.drift.items(), key=lambda kv: -kv[1]) if v > PSI_WARN}
 
 
-def feature_config_of(bundle: ModelBundle) -> FeatureConfig:
-    """The feature windows the bundle was trained with (column mapping and policy come from the scoring call)."""
-    d = bundle.feature_config or {}
-    base = FeatureConfig()
-    return FeatureConfig(windows=tuple(d.get("windows", base.windows)), trend_days=d.get("trend_days", base.trend_days))
-
-
 def score(log: TransactionLog, as_of: dt.date, bundle: ModelBundle, reasons: bool = True) -> ScoreResult:
     """Predictions for every customer with a purchase before ``as_of``."""
-    config = feature_config_of(bundle)
+    config = bundle.feature_windows()
     feats = features_from_daily(daily_activity(log), as_of, config, log.has_cost).order_by("customer_id").to_pandas()
     if feats.empty:
         raise InputError(f"no customer has a purchase before {as_of}")

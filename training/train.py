@@ -109,7 +109,7 @@ def fit_bundle(
     say(f"frames for a model ending {end}: {len(plan.train)} training cutoffs, validation {plan.validation.cutoff}")
     train = _sample(store.frame(plan.train), config.max_train_rows, config.seed)
     val = _sample(store.snapshot(plan.validation), config.max_train_rows // 2, config.seed)
-    if val.empty or train["churned"].nunique() < 2:
+    if val.empty or train["churned"].nunique() < 2 or val["churned"].nunique() < 2:
         raise InputError(f"too little history before {end} to train: need customers who buy and who do not")
     features = feature_columns(train)
     x_tr, x_val = to_matrix(train, features), to_matrix(val, features)
@@ -248,6 +248,12 @@ def train(
     test_cutoff = as_of - dt.timedelta(days=h)
     if as_of <= store.first_day:
         raise InputError(f"--as-of {as_of} is not after the first day of the log ({store.first_day})")
+    last_day = store.totals.index.max().date() if len(store.totals) else store.first_day
+    if as_of > last_day + dt.timedelta(days=1):
+        raise InputError(
+            f"--as-of {as_of} is after the last purchase day of the log ({last_day}): the backtest's labels would "
+            f"count days with no data as churn; use --as-of {last_day + dt.timedelta(days=1)} or earlier"
+        )
     grid = Grid(as_of, config.every_days, store.first_day)
     say(f"backtest: model on data before {test_cutoff}, tested on [{test_cutoff}, {as_of})")
     backtest_bundle, backtest_fit = fit_bundle(store, grid, test_cutoff, config, say)

@@ -1,0 +1,57 @@
+"""The ASGI guard on its own, with a tiny app: key, size limit (declared and streamed), 400 -> 422, GET /model."""
+
+from __future__ import annotations
+
+import asyncio
+
+from serving.middleware import Guard
+
+
+async def echo_app(scope, receive, send):
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    status = 400 if body == b"bad" else 200
+    await send({"type": "http.response.start", "status": status, "headers": []})
+    await send({"type": "http.response.body", "body": scope["method"].encode() + b" " + body})
+
+
+def run(guard, path="/predict", method="POST", headers=(), chunks=(b"{}",)):
+    sent = []
+    queue = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+
+    async def receive():
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "path": path, "method": method, "headers": list(headers)}
+    asyncio.run(guard(scope, receive, send))
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+def test_api_key_is_required_except_on_health_paths():
+    guard = Guard(echo_app, api_key="k")
+    assert run(guard)[0] == 401
+    assert run(guard, headers=[(b"authorization", b"Bearer wrong")])[0] == 401
+    assert run(guard, headers=[(b"authorization", b"Bearer k")])[0] == 200
+    assert run(guard, path="/readyz", method="GET")[0] == 200
+
+
+def test_declared_and_streamed_bodies_over_the_limit_are_413():
+    guard = Guard(echo_app, max_body_bytes=10)
+    assert run(guard, headers=[(b"content-length", b"11")])[0] == 413
+    status, body = run(guard, chunks=(b"12345", b"67890", b"x"))  # no content-length, 11 bytes in chunks
+    assert status == 413 and b"over 10 bytes" in body
+    assert run(guard, chunks=(b"12345", b"67890"))[0] == 200
+
+
+def test_invalid_input_becomes_422_and_get_model_becomes_post():
+    guard = Guard(echo_app)
+    assert run(guard, chunks=(b"bad",))[0] == 422
+    status, body = run(guard, path="/model", method="GET", chunks=())
+    assert status == 200 and body == b"POST {}"
