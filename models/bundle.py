@@ -34,7 +34,6 @@ OUTPUT_COLUMNS = [
     "top_reasons",
 ]
 FORMAT = 2  # bump when to_dict changes shape; from_dict refuses other formats with a clear message
-BTYD_COLUMNS = ["btyd_p_alive", "btyd_prob_no_purchase", "btyd_expected_purchases", "btyd_expected_value"]
 
 
 def baseline_columns(cols, baseline: BTYDBaseline, horizon_days) -> dict[str, np.ndarray]:
@@ -261,7 +260,3 @@ class ModelBundle:
         return FeatureConfig(
             windows=tuple(d.get("windows", base.windows)), trend_days=d.get("trend_days", base.trend_days)
         )
-
-    @property
-    def as_of_date(self) -> dt.date:
-        return dt.date.fromisoformat(self.trained_as_of)

@@ -13,7 +13,6 @@ from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
@@ -168,7 +167,3 @@ def load_bundle(model_uri: str):
     """The ModelBundle inside a registered pyfunc model (``models:/NAME@alias`` or any model URI)."""
     model = mlflow.pyfunc.load_model(model_uri)
     return model.unwrap_python_model().bundle, model.metadata
-
-
-def metrics_frame(metrics: dict[str, float]) -> pd.DataFrame:
-    return report.comparison_table(metrics)
