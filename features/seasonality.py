@@ -22,6 +22,13 @@ def purchase_totals(daily: ir.Table) -> pd.Series:
     return totals.set_index(pd.to_datetime(totals["day"]))["n"].sort_index().astype(float)
 
 
+def year_slot(days: pd.DatetimeIndex) -> np.ndarray:
+    """Slot 0..364 of each day in a 365-day year: 29 February shares 28 February's slot, so 31 December is 364 in
+    leap years too and no two calendar days of a normal year collide."""
+    doy = days.dayofyear.to_numpy() - 1
+    return doy - (days.is_leap_year & (doy >= 59)).astype(int)
+
+
 def season_profile(totals: pd.Series, as_of: dt.date) -> list[float] | None:
     """Relative intensity per day of year (index 0 = Jan 1) from the 365 days before ``as_of``; None when the
     log does not cover a full year before it."""
@@ -39,17 +46,21 @@ def season_profile(totals: pd.Series, as_of: dt.date) -> list[float] | None:
     t = np.arange(YEAR)
     slope, intercept = np.polyfit(t, np.log(smooth), 1)
     relative = smooth / np.exp(intercept + slope * t)
-    profile = np.empty(YEAR)
-    profile[(days.dayofyear.to_numpy() - 1) % YEAR] = relative / relative.mean()
-    return profile.tolist()
+    slot = year_slot(days)
+    hits = np.bincount(slot, minlength=YEAR)
+    profile = np.bincount(slot, weights=relative, minlength=YEAR) / np.maximum(hits, 1)
+    if (hits == 0).any():  # a year holding 29 February leaves one slot without a day: take its neighbours' mean
+        empty = np.flatnonzero(hits == 0)
+        profile[empty] = (profile[(empty - 1) % YEAR] + profile[(empty + 1) % YEAR]) / 2
+    return (profile / profile.mean()).tolist()
 
 
 def season_index(profile: list[float] | None, start: dt.date, window_days: int) -> float:
     """Mean relative intensity over ``[start, start + window_days)``: above 1 for a busy season; NaN if unknown."""
     if profile is None:
         return float("nan")
-    doy = (pd.date_range(pd.Timestamp(start), periods=window_days, freq="D").dayofyear.to_numpy() - 1) % YEAR
-    return float(np.asarray(profile)[doy].mean())
+    slot = year_slot(pd.date_range(pd.Timestamp(start), periods=window_days, freq="D"))
+    return float(np.asarray(profile)[slot].mean())
 
 
 def observed_cumsum(profile: list[float] | None, as_of: dt.date, max_days: int = YEAR) -> np.ndarray | None:
@@ -58,7 +69,7 @@ def observed_cumsum(profile: list[float] | None, as_of: dt.date, max_days: int =
     if profile is None:
         return None
     days = pd.date_range(pd.Timestamp(as_of) - pd.Timedelta(days=max_days), periods=max_days, freq="D")
-    values = np.asarray(profile)[(days.dayofyear.to_numpy() - 1) % YEAR]
+    values = np.asarray(profile)[year_slot(days)]
     return np.concatenate([[0.0], np.cumsum(values)])
 
 
