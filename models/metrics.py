@@ -289,17 +289,20 @@ def decile_table(actual: ArrayLike, pred: ArrayLike, n: int = 10) -> pd.DataFram
 
 
 def decile_mape(actual: ArrayLike, pred: ArrayLike, n: int = 10) -> float:
-    """Mean over deciles of |mean_pred - mean_actual| / |mean_actual|: calibration of the CLV level across the ranking.
+    """Weighted decile error: sum over deciles of |mean_pred - mean_actual| over sum of |mean_actual|.
 
-    Deciles with mean_actual == 0 are skipped (the ratio is undefined there); nan if every decile is skipped.
+    It measures the calibration of the CLV level across the ranking. Every decile counts, including those whose
+    mean actual is 0 (a mean of per-decile ratios has to skip them, so two predictors would be averaged over
+    different deciles). With non-negative actuals in equal-count deciles the denominator is total actual / decile
+    size whatever the ranking, so two predictors on the same customers compare directly. nan only when every
+    decile's mean actual is 0.
     """
     table = decile_table(actual, pred, n)
     mean_actual = table["mean_actual"].to_numpy()
-    keep = mean_actual != 0
-    if not keep.any():
+    scale = float(np.sum(np.abs(mean_actual)))
+    if scale == 0:
         return float("nan")
-    errors = np.abs(table["mean_predicted"].to_numpy()[keep] - mean_actual[keep]) / np.abs(mean_actual[keep])
-    return float(np.mean(errors))
+    return float(np.sum(np.abs(table["mean_predicted"].to_numpy() - mean_actual)) / scale)
 
 
 def aggregate_error(actual: ArrayLike, pred: ArrayLike) -> float:

@@ -245,16 +245,29 @@ def test_decile_table_puts_ties_in_one_decile():
 
 
 def test_decile_mape_by_hand():
-    # decile 1: |50 - 100/3| / (100/3) = (50/3) / (100/3) = 0.5
-    # decile 2: |20 - 50/3| / (50/3) = (10/3) / (50/3) = 0.2
-    # mean (0.5 + 0.2) / 2 = 0.35
-    assert decile_mape(DEC_ACTUAL, DEC_PRED, n=2) == pytest.approx(0.35)
+    # decile 1: |50 - 100/3| = 50/3; decile 2: |20 - 50/3| = 10/3 -> numerator 60/3 = 20
+    # denominator 100/3 + 50/3 = 50 -> 20 / 50 = 0.4 (a mean of the per-decile ratios 0.5 and 0.2 would give 0.35)
+    assert decile_mape(DEC_ACTUAL, DEC_PRED, n=2) == pytest.approx(0.4)
 
 
-def test_decile_mape_skips_deciles_without_spend():
-    # n = 2: decile 1 = pred 4, 3 (mean 3.5) vs actual 2, 2 (mean 2) -> 1.5 / 2 = 0.75; decile 2 has mean actual 0
-    assert decile_mape([2, 2, 0, 0], [4, 3, 2, 1], n=2) == pytest.approx(0.75)
+def test_decile_mape_counts_deciles_without_spend():
+    # n = 2: decile 1 = pred 4, 3 (mean 3.5) vs actual 2, 2 (mean 2) -> |3.5 - 2| = 1.5
+    #        decile 2 = pred 2, 1 (mean 1.5) vs actual 0, 0 (mean 0) -> |1.5 - 0| = 1.5
+    # (1.5 + 1.5) / (2 + 0) = 1.5; skipping decile 2 (the old definition) would give 1.5 / 2 = 0.75
+    assert decile_mape([2, 2, 0, 0], [4, 3, 2, 1], n=2) == pytest.approx(1.5)
+    # pred [2.5, 1.5 | 1.25, 0.75]: decile 1 mean 2 is exact, decile 2 mean 1 vs 0 -> (0 + 1) / 2 = 0.5, where the
+    # old definition saw only decile 1 and reported a perfect 0
+    assert decile_mape([2, 2, 0, 0], [2.5, 1.5, 1.25, 0.75], n=2) == pytest.approx(0.5)
     assert math.isnan(decile_mape([0, 0, 0, 0], [4, 3, 2, 1], n=2))
+
+
+def test_decile_mape_shares_one_denominator_between_predictors():
+    # actual [4, 0, 2, 0], n = 2. Predictor a ranks [4, 2 | 0, 0] (pred [4, 1, 3, 2]): means 3 | 0 vs pred 3.5 | 1.5
+    #   -> (0.5 + 1.5) / (3 + 0) = 2/3
+    # predictor b ranks [4, 0 | 2, 0] (pred [4, 3, 1, 2]): means 2 | 1 vs pred 3.5 | 1.5 -> (1.5 + 0.5) / (2 + 1) = 2/3
+    # both divide by 3 = total actual 6 / decile size 2; the old definition gave 1/6 (a, decile 2 skipped) vs 0.625
+    assert decile_mape([4, 0, 2, 0], [4, 1, 3, 2], n=2) == pytest.approx(2 / 3)
+    assert decile_mape([4, 0, 2, 0], [4, 3, 1, 2], n=2) == pytest.approx(2 / 3)
 
 
 def test_aggregate_error_by_hand():
@@ -283,7 +296,7 @@ def test_clv_metrics_keys():
 
 def test_clv_metrics_accepts_series():
     actual = pd.Series(DEC_ACTUAL, index=[10, 11, 12, 13, 14, 15])  # index is ignored: positions pair up
-    assert decile_mape(actual, pd.Series(DEC_PRED), n=2) == pytest.approx(0.35)
+    assert decile_mape(actual, pd.Series(DEC_PRED), n=2) == pytest.approx(0.4)
     assert clv_metrics(actual, pd.Series(DEC_PRED)) == clv_metrics(DEC_ACTUAL, DEC_PRED)
 
 
