@@ -3,7 +3,8 @@
 The core is BG/NBD-like (Gamma-distributed purchase rates, Beta-distributed dropout after each repeat purchase)
 with Gamma-Gamma spend; on top of it come what real logs have and that model lacks: seasonality, cohorts that
 differ in activity and spend, one-and-done buyers, returns, and several orders on one day. The truth file keeps
-every latent quantity, so :func:`oracle_expected` gives the best possible forecast over any window.
+every latent quantity, so :func:`oracle_expected` gives the best possible forecast over any window, and
+:func:`rates_oracle` the best one for a forecaster that knows each customer's rates but not whether they are alive.
 """
 
 from __future__ import annotations
@@ -45,12 +46,23 @@ class GeneratorConfig:
     extra_orders_mean: float = 0.15  # orders on a purchase day = 1 + Poisson(mean)
     return_prob: float = 0.06  # an order is partly or wholly returned 1-30 days later
     return_fraction: tuple[float, float] = (0.3, 1.0)
+    # None: a growing business, first purchases spread over the whole log (more of them later); a number: one
+    # acquisition cohort, every first purchase uniform in the log's first ``acquisition_days`` days.
+    acquisition_days: int | None = None
 
     def __post_init__(self) -> None:
         if self.customers < 1:
             raise InputError("customers must be at least 1")
         if self.end <= self.start:
             raise InputError(f"end {self.end} must be after start {self.start}")
+        if self.acquisition_days is not None:
+            span = (self.end - self.start).days
+            days = self.acquisition_days
+            if isinstance(days, bool) or not isinstance(days, int | np.integer) or not 1 <= days <= span:
+                raise InputError(
+                    f"acquisition_days must be a whole number of days from 1 to the log's {span} days "
+                    f"({self.start} to {self.end}), got {days!r}"
+                )
 
 
 def _season(cfg: GeneratorConfig, days: np.ndarray) -> np.ndarray:
@@ -73,9 +85,14 @@ def generate(cfg: GeneratorConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     span = (cfg.end - cfg.start).days
     grid, clock = cumulative_intensity(cfg, cfg.end)
 
-    # Acquisition: a growing business, more customers join later; position in [0, 1] drives cohort effects.
-    position = np.sqrt(rng.random(n))
-    acquired = position * (span - 1)
+    # Acquisition: a growing business, more customers join later (or one cohort in the first acquisition_days);
+    # position in [0, 1] within the acquisition period drives cohort effects.
+    if cfg.acquisition_days is None:
+        position = np.sqrt(rng.random(n))
+        acquired = position * (span - 1)
+    else:
+        position = rng.random(n)
+        acquired = position * cfg.acquisition_days
     rate = rng.gamma(cfg.rate_shape, 1.0 / cfg.rate_inv_scale, n) * np.exp(cfg.cohort_rate_drift * position)
     dropout = rng.beta(cfg.dropout_a, cfg.dropout_b, n)
     once = rng.random(n) < cfg.one_and_done
@@ -209,6 +226,12 @@ def expected_min_geometric_poisson(p: np.ndarray, mu: np.ndarray, tol: float = 1
         k += 1
 
 
+def _kept_share(cfg: GeneratorConfig) -> float:
+    """The expected share of spend not returned: returns hit ``return_prob`` of orders, a uniform fraction of each."""
+    lo, hi = cfg.return_fraction
+    return 1 - cfg.return_prob * (lo + hi) / 2
+
+
 def oracle_expected(truth: pd.DataFrame, cfg: GeneratorConfig, as_of: dt.date, horizon_days: int) -> pd.DataFrame:
     """The best forecast knowing every latent quantity: alive at ``as_of``, rate, dropout and mean spend.
 
@@ -226,14 +249,66 @@ def oracle_expected(truth: pd.DataFrame, cfg: GeneratorConfig, as_of: dt.date, h
     purchases = expected_min_geometric_poisson(t["dropout_prob"].to_numpy(), mu) * alive
     # Alive customers drop out only right after a purchase, so none in the window iff no Poisson event.
     no_purchase = np.where(alive, np.exp(-mu), 1.0)
-    lo, hi = cfg.return_fraction
-    kept = 1 - cfg.return_prob * (lo + hi) / 2
+    kept = _kept_share(cfg)
     return pd.DataFrame(
         {
             "customer_id": t["customer_id"].to_numpy(),
             "alive": alive,
             "expected_purchases": purchases,
             "prob_no_purchase": no_purchase,
+            "expected_spend": purchases * t["mean_spend"].to_numpy() * kept,
+        }
+    )
+
+
+def rates_oracle(
+    truth: pd.DataFrame, cfg: GeneratorConfig, as_of: dt.date, horizon_days: int, history: pd.DataFrame
+) -> pd.DataFrame:
+    """The best forecast knowing each customer's purchase rate, dropout probability and mean spend, but not whether
+    they are still alive (nor whether they are a one-and-done buyer): that comes from their history before ``as_of``.
+
+    ``history`` has customer_id, frequency (repeat purchase days), first_purchase and last_purchase, as
+    ``features.build_features(log, as_of)`` gives them. In the generator a customer drops out right after the j-th
+    repeat purchase with P(j) = (1-p)^(j-1) p, repeat purchases come at ``rate`` on the seasonal clock, and a
+    one-and-done buyer (prior share ``cfg.one_and_done``) never repeats. With Delta the clock from the middle of the
+    last purchase day to ``as_of``, a customer with x >= 1 repeat purchases is alive with probability
+    (1-p) e^(-rate Delta) / ((1-p) e^(-rate Delta) + p): either the x-th purchase was the last, or the lifetime goes
+    on and the Poisson process has been silent since. With x = 0, p is replaced by the one-and-done share. Once
+    alive, the remaining lifetime is Geometric(p) again (memoryless).
+
+    Returns the columns of :func:`oracle_expected`, in ``history``'s order; ``alive`` is P(alive) here.
+    """
+    if as_of > cfg.end:
+        raise InputError(f"the truth describes customers up to {cfg.end}; as_of {as_of} is later")
+    missing = {"customer_id", "frequency", "last_purchase"} - set(history.columns)
+    if missing:
+        raise InputError(f"history lacks column(s) {sorted(missing)}: pass features.build_features(log, as_of)")
+    cols = ["customer_id", "purchase_rate", "dropout_prob", "mean_spend"]
+    t = history[["customer_id", "frequency", "last_purchase"]].merge(truth[cols], on="customer_id", how="left")
+    unknown = t["purchase_rate"].isna()
+    if unknown.any():
+        example = t["customer_id"][unknown].iloc[0]
+        raise InputError(f"{int(unknown.sum())} customer(s) of the history are not in the truth, e.g. {example}")
+    last = (pd.to_datetime(t["last_purchase"]) - pd.Timestamp(cfg.start)).dt.days.to_numpy(dtype=float)
+    a = (as_of - cfg.start).days
+    if (last >= a).any():
+        raise InputError(f"history has purchases on or after as_of {as_of}: build it at as_of")
+    grid, clock = cumulative_intensity(cfg, as_of + dt.timedelta(days=horizon_days))
+    rate = t["purchase_rate"].to_numpy()
+    p = t["dropout_prob"].to_numpy()
+    delta = clock[a] - np.interp(last + 0.5, grid, clock)  # a purchase falls anywhere in its day: take the middle
+    quit_now = np.where(t["frequency"].to_numpy() >= 1, p, cfg.one_and_done)
+    silent = (1 - quit_now) * np.exp(-rate * delta)
+    alive = silent / (silent + quit_now)
+    mu = rate * (clock[a + horizon_days] - clock[a])
+    purchases = alive * expected_min_geometric_poisson(p, mu)
+    kept = _kept_share(cfg)
+    return pd.DataFrame(
+        {
+            "customer_id": t["customer_id"].to_numpy(),
+            "alive": alive,
+            "expected_purchases": purchases,
+            "prob_no_purchase": 1 - alive * (1 - np.exp(-mu)),
             "expected_spend": purchases * t["mean_spend"].to_numpy() * kept,
         }
     )

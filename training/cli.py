@@ -94,14 +94,41 @@ ModelName = Annotated[str, typer.Option(help="Registered model name.")]
 def generate(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for transactions.parquet and truth.parquet.")],
     customers: Annotated[int, typer.Option(min=1, help="Number of customers.")] = 10_000,
-    start: Annotated[str, typer.Option(help="First day of the log (ISO date).")] = "2022-01-01",
+    start: Annotated[
+        str, typer.Option(help="First day of the log (ISO date); --start and --end set the history's length.")
+    ] = "2022-01-01",
     end: Annotated[str, typer.Option(help="Day after the last day of the log (ISO date).")] = "2025-01-01",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same log.")] = 42,
+    acquisition_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="One acquisition cohort: every first purchase in the log's first N days "
+            "(default: a growing business, first purchases over the whole log).",
+        ),
+    ] = None,
+    season_amplitude: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Seasonality A: purchase intensity 1 + A cos(...), peaking mid-December "
+            "(default: GeneratorConfig.season_amplitude).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write a synthetic purchase log with known per-customer truth."""
     from features.generate import GeneratorConfig, write_generated
 
-    cfg = GeneratorConfig(customers=customers, start=as_date(start, "start"), end=as_date(end, "end"), seed=seed)
+    cfg = GeneratorConfig(
+        customers=customers,
+        start=as_date(start, "start"),
+        end=as_date(end, "end"),
+        seed=seed,
+        acquisition_days=acquisition_days,
+        season_amplitude=GeneratorConfig.season_amplitude if season_amplitude is None else season_amplitude,
+    )
     with err.status(f"generating {customers:,} customers"):
         paths = write_generated(cfg, out_dir)
     show.generated(out, paths)
