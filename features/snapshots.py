@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
-
 import ibis
 import pandas as pd
 
@@ -13,36 +11,8 @@ from features.build import Transactions, as_date, as_log, features_from_daily
 from features.config import FeatureConfig, parse_horizon
 from features.errors import InputError
 from features.labels import labels_from_daily
+from features.planner import Grid, Snapshot, snapshots_before
 from features.policy import daily_activity
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A cutoff and the length of its label window (shorter than the horizon when cut at ``as_of``)."""
-
-    cutoff: dt.date
-    window_days: int
-
-
-def snapshot_plan(
-    as_of: dt.date, horizon_days: int, snapshots: int, every_days: int, first_day: dt.date, partial: bool = False
-) -> list[Snapshot]:
-    """Cutoffs whose label windows end on or before ``as_of``, newest first, none before ``first_day``.
-
-    Full windows: ``as_of - horizon - i * every`` for i < ``snapshots``. With ``partial``, also the cutoffs
-    ``as_of - j * every`` inside the last horizon, whose windows are cut short at ``as_of``.
-    """
-    if snapshots < 1 or every_days < 1:
-        raise InputError("snapshots and every must be at least 1")
-    plan = []
-    if partial:
-        j = 1
-        while j * every_days < horizon_days:
-            plan.append(Snapshot(as_of - dt.timedelta(days=j * every_days), j * every_days))
-            j += 1
-    for i in range(snapshots):
-        plan.append(Snapshot(as_of - dt.timedelta(days=horizon_days + i * every_days), horizon_days))
-    return [s for s in plan if s.cutoff > first_day]
 
 
 def snapshot_expr(
@@ -65,8 +35,10 @@ def build_training_frame(
     config: FeatureConfig | None = None,
     progress: Callable[[Snapshot], None] | None = None,
 ) -> pd.DataFrame:
-    """Features + labels for each cutoff of :func:`snapshot_plan`, stacked, with ``snapshot`` and
-    ``horizon_days`` (the label window length) columns. No label window reaches past ``as_of``.
+    """Features + labels at the cutoffs ``as_of - k * every`` the training planner picks
+    (:func:`features.planner.snapshots_before`: the newest ``snapshots`` full windows, and with ``partial`` the
+    windows cut short at ``as_of``), stacked, with ``snapshot`` and ``horizon_days`` (the label window length)
+    columns. No label window reaches past ``as_of``.
     """
     config = config or FeatureConfig()
     log = as_log(transactions, config)
@@ -75,7 +47,9 @@ def build_training_frame(
     daily = daily_activity(log).cache()
     first_day = daily.aggregate(d=daily.day.min()).execute()["d"].iloc[0]
     first_day = first_day.date() if hasattr(first_day, "date") else first_day
-    plan = snapshot_plan(as_of, horizon_days, snapshots, parse_horizon(every), first_day, partial)
+    plan = snapshots_before(as_of, horizon_days, snapshots, Grid(as_of, parse_horizon(every), first_day))
+    if not partial:
+        plan = [s for s in plan if s.window_days == horizon_days]
     if not any(s.window_days == horizon_days for s in plan):
         raise InputError(
             f"history from {first_day} to {as_of} is too short for a {horizon_days}-day horizon: the first "

@@ -92,3 +92,56 @@ def test_fast_btyd_summary_agrees_with_the_full_feature_set(before):
     cols = ["customer_id", "frequency", "recency", "T", "monetary_value"]
     fast = btyd_summary(daily_activity(log, detail=False), AS_OF).order_by("customer_id").to_pandas()[cols]
     same(fast, build_features(log, AS_OF)[cols])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    history=st.integers(0, 1500),
+    horizon=st.integers(1, 400),
+    snapshots=st.integers(1, 8),
+    every=st.integers(1, 60),
+    backtest=st.booleans(),
+)
+def test_the_planner_never_plans_a_label_past_its_end(history, horizon, snapshots, every, backtest):
+    """Every frame of a training run, from the one planner: training labels end by the validation cutoff, the
+    validation window ends at the fit's end, which for the backtest is the backtest cutoff; cutoffs have history."""
+    from features.planner import (
+        MIN_HISTORY_DAYS,
+        MIN_TRAIN_HISTORY_DAYS,
+        Grid,
+        backtest_window,
+        min_window,
+        plan_frames,
+        training_every,
+    )
+
+    first, as_of = START, START + dt.timedelta(days=history)
+    if history < MIN_TRAIN_HISTORY_DAYS:
+        return
+    end = as_of - dt.timedelta(days=backtest_window(history, horizon)) if backtest else as_of
+    grid = Grid(as_of, training_every(every, history), first)
+    plan = plan_frames(end, horizon, snapshots, grid)
+    v = plan.validation
+    assert v.cutoff + dt.timedelta(days=v.window_days) == end and first < v.cutoff < end
+    assert v.window_days <= horizon
+    full = 0
+    for s in plan.train:
+        assert s.cutoff + dt.timedelta(days=s.window_days) <= v.cutoff  # no label from the validation window
+        assert min_window(horizon) <= s.window_days <= horizon
+        assert (s.cutoff - first).days >= MIN_HISTORY_DAYS
+        full += s.window_days == horizon
+    assert full <= snapshots
+    assert len({s.cutoff for s in plan.train}) == len(plan.train)  # no cutoff twice
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(before=rows(START, AS_OF - dt.timedelta(days=1)), after=rows(AS_OF, AS_OF + dt.timedelta(days=400), min_size=1))
+def test_training_frames_ignore_rows_at_or_after_as_of(before, after):
+    from features import build_training_frame
+
+    many = ANCHOR + [("b", START + dt.timedelta(days=3), 5.0), ("b", START + dt.timedelta(days=90), 7.0)]
+    base = build_training_frame(frame(many + before), AS_OF, f"{HORIZON}d", snapshots=3, every="30d", partial=True)
+    later = build_training_frame(
+        frame(many + before + after), AS_OF, f"{HORIZON}d", snapshots=3, every="30d", partial=True
+    )
+    same(base, later)
