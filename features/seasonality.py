@@ -16,9 +16,13 @@ RECENT_DAYS = 90  # the recent past on which a BTYD forecast leans; its season i
 
 
 def purchase_totals(daily: ir.Table) -> pd.Series:
-    """Purchase days of all customers per calendar day (a small series: one value per day of the log)."""
+    """Repeat purchase days of all customers per calendar day (a small series: one value per day of the log). First
+    purchases are left out: the season that scales a forecast for existing customers is that of their repeat
+    purchases, not of acquisition."""
     p = daily.filter(daily.is_purchase)
-    totals = p.group_by("day").aggregate(n=p.count()).to_pandas()
+    first = p.group_by("customer_id").aggregate(first_day=p.day.min())
+    repeat = p.inner_join(first, "customer_id").filter(lambda t: t.day > t.first_day)
+    totals = repeat.group_by("day").aggregate(n=repeat.count()).to_pandas()
     return totals.set_index(pd.to_datetime(totals["day"]))["n"].sort_index().astype(float)
 
 
@@ -39,7 +43,8 @@ def season_profile(totals: pd.Series, as_of: dt.date) -> list[float] | None:
     days = pd.date_range(start, periods=YEAR, freq="D")
     counts = year.reindex(days, fill_value=0.0).to_numpy()
     kernel = np.ones(SMOOTH_DAYS) / SMOOTH_DAYS
-    padded = np.concatenate([counts[-(SMOOTH_DAYS // 2) :], counts, counts[: SMOOTH_DAYS // 2]])
+    # Mirrored, not wrapped, at the ends: the year's two ends are a year of growth apart.
+    padded = np.pad(counts, SMOOTH_DAYS // 2, mode="reflect")
     smooth = np.convolve(padded, kernel, mode="valid")
     if smooth.min() <= 0:
         return None

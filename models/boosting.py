@@ -1,5 +1,5 @@
-"""LightGBM fitting shared by the churn, CLV and purchase models: early stopping on an out-of-time validation set,
-then an optional refit on all rows with the number of rounds found."""
+"""LightGBM fitting shared by the churn, CLV and purchase models: early stopping on out-of-time validation rows.
+The early-stopped booster is what ships (no refit), so everything fitted on held-out rows after it holds for it."""
 
 from __future__ import annotations
 
@@ -67,16 +67,3 @@ def fit_early_stopped(
         callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
     )
     return booster
-
-
-def refit_all(
-    params: dict, x: np.ndarray, y: np.ndarray, features: list[str], rounds: int, init: np.ndarray | None = None
-) -> lgb.Booster:
-    """Train on every row with a fixed number of rounds (the early-stopped count, scaled for the larger set)."""
-    return lgb.train(params, lgb.Dataset(x, y, feature_name=features, init_score=init), num_boost_round=max(rounds, 1))
-
-
-def rounds_for_refit(booster: lgb.Booster, train_rows: int, all_rows: int) -> int:
-    """More data supports a few more rounds: scale the best iteration by the growth in rows (at most 1.25x)."""
-    best = booster.best_iteration or booster.current_iteration()
-    return int(round(best * min(1.25, max(1.0, all_rows / max(train_rows, 1)))))

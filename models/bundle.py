@@ -15,10 +15,10 @@ import pandas as pd
 
 from features.config import FeatureConfig
 from features.seasonality import RECENT_DAYS, observed_season, season_index
-from models.btyd import BGNBDParams, BTYDBaseline, GammaGammaParams
-from models.churn import ChurnModel
+from models.btyd import BGNBDParams, BTYDBaseline, GammaGammaParams, bgnbd_prob_no_purchase
+from models.churn import ChurnModel, logit
 from models.clv import BaselineCorrectedRegressor, IntervalBands
-from models.explain import top_reasons
+from models.explain import BASELINE_INPUTS, baseline_contributions, top_reasons
 from models.matrix import SEGMENT_CODES, to_matrix
 from models.segments import SegmentConfig, value_risk_segment
 
@@ -33,7 +33,7 @@ OUTPUT_COLUMNS = [
     "segment",
     "top_reasons",
 ]
-FORMAT = 2  # bump when to_dict changes shape; from_dict refuses other formats with a clear message
+FORMAT = 3  # bump when to_dict changes shape; from_dict refuses other formats with a clear message
 
 
 def baseline_columns(cols, baseline: BTYDBaseline, horizon_days) -> dict[str, np.ndarray]:
@@ -113,6 +113,7 @@ class ModelBundle:
     metrics: dict = field(default_factory=dict)
     season_profile: list[float] | None = None
     margin_rate: float | None = None  # share of net spend kept after cost of goods (from costs, or --margin)
+    reason_reference: dict = field(default_factory=dict)  # the typical customer reasons are measured against
 
     def predict(self, features: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:
         """Scores for every row of a ``build_features`` frame, in its order (columns: ``OUTPUT_COLUMNS``, plus
@@ -149,9 +150,10 @@ class ModelBundle:
     def _score(self, cols, derived: dict, x: np.ndarray, as_of: dt.date, reasons: bool) -> dict:
         adjust = derived["season_adjust"]
         churn = self.churn.predict_proba(x, derived["btyd_prob_no_purchase"])
-        clv = self.clv.predict(x, derived["btyd_expected_value"] * adjust)
+        value, count = derived["btyd_expected_value"], derived["btyd_expected_purchases"]
+        clv = self.clv.predict(x, value * adjust, value)
         lower, upper = self.intervals.predict(clv)
-        purchases = self.purchases.predict(x, derived["btyd_expected_purchases"] * adjust)
+        purchases = self.purchases.predict(x, count * adjust, count)
         out = {
             "customer_id": np.asarray(cols["customer_id"]),
             "churn_probability": churn,
@@ -161,7 +163,7 @@ class ModelBundle:
             "expected_purchases": purchases,
             "next_order_date": self._next_order_date(as_of, purchases),
             "segment": value_risk_segment(clv, churn, self.value_thresholds, self.segment_config),
-            "top_reasons": top_reasons(self.churn.contributions(x), self.features)
+            "top_reasons": top_reasons(self.contributions(cols, x), self.features)
             if reasons
             else np.full(len(clv), "", dtype=object),
         }
@@ -170,6 +172,23 @@ class ModelBundle:
             out["predicted_margin"] = clv * rate
             out["margin_lower"] = out["clv_lower"] * rate
             out["margin_upper"] = out["clv_upper"] * rate
+        return out
+
+    def contributions(self, cols, x: np.ndarray) -> np.ndarray:
+        """Per customer and feature (plus a bias column), what it adds to the shipped churn log-odds: the trees'
+        SHAP values and the baseline's Shapley values (on its inputs), each at the weight it ships with."""
+        out = self.churn.contributions(x)
+        if not self.reason_reference:
+            return out
+        h = self.horizon_days
+        base = baseline_contributions(
+            lambda f, r, t: logit(bgnbd_prob_no_purchase(self.baseline.bgnbd_, h, f, r, t)),
+            *(np.asarray(cols[k], dtype=float) for k in BASELINE_INPUTS),
+            reference=self.reason_reference,
+        )
+        for j, name in enumerate(BASELINE_INPUTS):  # the baseline's log-odds enter the shipped ones whole
+            if name in self.features:
+                out[:, self.features.index(name)] += base[:, j]
         return out
 
     def _margin_rates(self, cols) -> np.ndarray | None:
@@ -220,6 +239,7 @@ class ModelBundle:
             "metrics": self.metrics,
             "season_profile": self.season_profile,
             "margin_rate": self.margin_rate,
+            "reason_reference": self.reason_reference,
         }
 
     @classmethod
@@ -251,6 +271,7 @@ class ModelBundle:
             metrics=d.get("metrics", {}),
             season_profile=d.get("season_profile"),
             margin_rate=d.get("margin_rate"),
+            reason_reference=d.get("reason_reference", {}),
         )
 
     def feature_windows(self) -> FeatureConfig:

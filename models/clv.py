@@ -1,17 +1,18 @@
 """Future value over the horizon: LightGBM learns a multiplicative correction to the BTYD baseline forecast
-(its log is the boosting start, ``init_score``), then the level is re-anchored on a later snapshot, and a P10-P90
-interval comes from the spread of actuals per band of predictions on that snapshot (split conformal)."""
+(its log is the boosting start, ``init_score``), early-stopped on validation customers; on other validation
+customers it is blended with the baseline (:mod:`models.blend`). A P10-P90 interval comes from split conformal
+quantiles of actual / predicted per band of predicted value, on validation customers used for nothing else."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numpy as np
 
-from models.boosting import BoosterConfig, fit_early_stopped, refit_all, rounds_for_refit
-
-FLOOR = 1e-3  # smallest baseline value whose log starts the boosting
+from models.blend import FLOOR, TWEEDIE_POWER, Choice, choose, poisson_deviance, tweedie_deviance
+from models.boosting import BoosterConfig, fit_early_stopped
 
 
 def _log_base(base: np.ndarray) -> np.ndarray:
@@ -20,23 +21,28 @@ def _log_base(base: np.ndarray) -> np.ndarray:
 
 @dataclass
 class BaselineCorrectedRegressor:
-    """A non-negative target (spend, purchases) predicted as baseline x learned correction x level.
+    """A non-negative target (spend, purchases): model^w x baseline^(1 - w), where the model is the season-scaled
+    baseline x the trees' correction and ``w`` the blend weight chosen on validation customers.
 
     ``objective`` is ``tweedie`` for spend (many zeros, long tail) or ``poisson`` for counts. Negative targets
-    (net returns) are clipped at 0 for fitting; the level is fitted on the unclipped sums.
+    (net returns) are clipped at 0 for fitting. ``booster_`` None: the baseline alone.
     """
 
     objective: str = "tweedie"
     config: BoosterConfig = field(default_factory=BoosterConfig)
     features: list[str] = field(default_factory=list)
     booster_: lgb.Booster | None = None
-    level_: float = 1.0
+    choice_: Choice = field(default_factory=lambda: Choice(weight=0.0))
 
     def _params(self) -> dict:
-        extra = {"tweedie_variance_power": 1.5} if self.objective == "tweedie" else {}
+        extra = {"tweedie_variance_power": TWEEDIE_POWER} if self.objective == "tweedie" else {}
         return self.config.params(self.objective, **extra)
 
-    def fit(self, x_train, y_train, base_train, x_val, y_val, base_val, features: list[str]):
+    def _deviance(self, y, pred) -> float:
+        return tweedie_deviance(y, pred) if self.objective == "tweedie" else poisson_deviance(y, pred)
+
+    def fit(self, x_train, y_train, init_train, x_val, y_val, init_val, features: list[str]):
+        """``init_*``: the season-scaled baseline forecast per row, the boosting start."""
         self.features = list(features)
         self.booster_ = fit_early_stopped(
             self._params(),
@@ -46,32 +52,41 @@ class BaselineCorrectedRegressor:
             np.maximum(y_val, 0.0),
             self.features,
             self.config,
-            init_train=_log_base(base_train),
-            init_val=_log_base(base_val),
+            init_train=_log_base(init_train),
+            init_val=_log_base(init_val),
         )
-        raw = self._unlevelled(x_val, base_val)
-        self.level_ = float(np.sum(y_val) / np.sum(raw)) if np.sum(raw) > 0 else 1.0
+        self.choice_ = Choice(weight=1.0)
         return self
 
-    def refit(self, x, y, base, train_rows: int):
-        rounds = rounds_for_refit(self.booster_, train_rows, len(y))
-        self.booster_ = refit_all(self._params(), x, np.maximum(y, 0.0), self.features, rounds, init=_log_base(base))
+    def calibrate(self, x, y, init, baseline):
+        """On held-out rows: the blend weight with the ``baseline`` forecast, by the objective's deviance. The level
+        is not re-anchored on them: one window's level carries its own season into every other."""
+        if self.booster_ is None:
+            return self
+        model, base = self._unlevelled(x, init), np.maximum(np.asarray(baseline, dtype=float), FLOOR)
+        self.choice_ = choose(
+            lambda w: self._deviance(y, np.exp(w * np.log(model) + (1 - w) * np.log(base))), len(np.asarray(y))
+        )
         return self
 
-    def _unlevelled(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
+    def _unlevelled(self, x: np.ndarray, init: np.ndarray) -> np.ndarray:
         margin = self.booster_.predict(x, raw_score=True, num_threads=1 if len(x) < 64 else 0)
-        return np.exp(margin + _log_base(base))
+        return np.exp(margin + _log_base(init))
 
-    def predict(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
-        return self.level_ * self._unlevelled(x, base)
+    def predict(self, x: np.ndarray, init: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+        w = self.choice_.weight
+        base = np.maximum(np.asarray(baseline, dtype=float), FLOOR)
+        if w == 0.0:
+            return np.asarray(baseline, dtype=float).copy()
+        return np.exp(w * np.log(self._unlevelled(x, init)) + (1 - w) * np.log(base))
 
     def to_dict(self) -> dict:
         return {
             "objective": self.objective,
             "config": self.config.as_dict(),
             "features": self.features,
-            "booster": self.booster_.model_to_string(),
-            "level": self.level_,
+            "booster": self.booster_.model_to_string() if self.booster_ is not None else None,
+            "choice": self.choice_.to_dict(),
         }
 
     @classmethod
@@ -80,17 +95,19 @@ class BaselineCorrectedRegressor:
             objective=d["objective"],
             config=BoosterConfig(**d["config"]),
             features=list(d["features"]),
-            booster_=lgb.Booster(model_str=d["booster"]),
-            level_=float(d["level"]),
+            booster_=lgb.Booster(model_str=d["booster"]) if d["booster"] else None,
+            choice_=Choice.from_dict(d["choice"]),
         )
 
 
 @dataclass
 class IntervalBands:
-    """P10-P90 interval per band of predicted value, as multiples of the prediction fitted on held-out actuals.
+    """P10-P90 bounds per band of predicted value, as multiples of the prediction: split conformal (Mondrian by
+    band) quantiles of actual / predicted on held-out customers, with the finite-sample (n + 1) correction, so the
+    chance that a customer's actual lies below ``lower`` is at most 10 % and above ``upper`` at most 10 %.
 
-    Within a band, ``lower`` is the 10th percentile of actual / predicted and ``upper`` the percentile that brings
-    the share inside ``[lower, upper]`` to 80 % (many actuals tie at 0, so a plain P90 would over-cover).
+    With many customers who buy nothing, the honest P10 is 0: ``lower`` is 0 wherever over 10 % of a band's
+    customers spent nothing (their net spend may even be negative: returns).
     """
 
     edges: list[float] = field(default_factory=list)
@@ -99,23 +116,26 @@ class IntervalBands:
     coverage: float = 0.8
 
     @classmethod
-    def fit(cls, pred: np.ndarray, actual: np.ndarray, bands: int = 20, coverage: float = 0.8) -> IntervalBands:
+    def fit(cls, pred: np.ndarray, actual: np.ndarray, coverage: float = 0.8, min_band: int = 200) -> IntervalBands:
+        """Up to 10 bands of equal count (at least ``min_band`` customers each) by predicted value."""
         pred = np.maximum(np.asarray(pred, dtype=float), FLOOR)
-        ratio = np.asarray(actual, dtype=float) / pred
-        edges = np.unique(np.quantile(pred, np.linspace(0, 1, bands + 1)[1:-1]))
+        ratio = np.maximum(np.asarray(actual, dtype=float), 0.0) / pred
+        bands = int(np.clip(len(pred) // min_band, 1, 10))
+        edges = np.unique(np.quantile(pred, np.linspace(0, 1, bands + 1)[1:-1])) if len(pred) else np.array([])
         band = np.searchsorted(edges, pred, side="right")
-        lo, hi = [], []
         alpha = (1 - coverage) / 2
+        lo, hi = [], []
         for b in range(len(edges) + 1):
             r = np.sort(ratio[band == b])
-            if r.size == 0:
+            n = r.size
+            if n == 0:
                 lo.append(lo[-1] if lo else 0.0)
                 hi.append(hi[-1] if hi else 1.0)
                 continue
-            low = float(np.quantile(r, alpha, method="inverted_cdf"))
-            below = np.searchsorted(r, low, side="left") / r.size
-            lo.append(low)
-            hi.append(float(np.quantile(r, min(1.0, below + coverage), method="inverted_cdf")))
+            k_lo = math.floor((n + 1) * alpha)  # the k-th smallest is a valid lower bound; k = 0: none but 0
+            k_hi = math.ceil((n + 1) * (1 - alpha))  # the k-th smallest is a valid upper bound; k > n: the largest
+            lo.append(float(r[k_lo - 1]) if k_lo >= 1 else 0.0)
+            hi.append(float(r[min(k_hi, n) - 1]))
         return cls(edges=edges.tolist(), lower=lo, upper=hi, coverage=coverage)
 
     def predict(self, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

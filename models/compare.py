@@ -113,9 +113,13 @@ def paired_bootstrap(
     return diff, lo, hi
 
 
+TIE = 1e-9  # differences this small are rounding (e.g. probabilities clipped at 0.001), not a difference
+
+
 def _is_worse(higher_is_better: bool, lo: float, hi: float) -> bool:
-    """Worse beyond noise: the whole interval of challenger - other lies on the worse side of 0 (never if nan)."""
-    return bool(hi < 0) if higher_is_better else bool(lo > 0)
+    """Worse beyond noise: the whole interval of challenger - other lies on the worse side of 0, by more than
+    rounding (never if nan)."""
+    return bool(hi < -TIE) if higher_is_better else bool(lo > TIE)
 
 
 def _versus(

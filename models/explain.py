@@ -1,6 +1,11 @@
-"""Reasons behind a churn score: the top features by absolute SHAP value (LightGBM ``pred_contrib``), in words."""
+"""Reasons behind a churn score: the features that move the whole shipped log-odds most, in words. The score is
+the baseline's log-odds plus the trees' correction; the correction's part comes from LightGBM's SHAP values
+(``pred_contrib``), the baseline's from exact Shapley values of its own inputs (:func:`baseline_contributions`)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import product
 
 import numpy as np
 
@@ -43,7 +48,8 @@ def readable(name: str) -> str:
     return name.replace("_", " ")
 
 
-# Derived inputs (the baseline's own forecasts, season, horizon) explain nothing a marketer can act on.
+# Derived inputs (the baseline's own forecasts, season, window length) are snapshot-level or restate the baseline,
+# whose own inputs get its share (:data:`BASELINE_INPUTS`): none of them is a customer reason.
 NOT_REASONS = ("btyd_", "season_", "horizon_days")
 
 
@@ -64,4 +70,35 @@ def top_reasons(contrib: np.ndarray, features: list[str], k: int = 3) -> np.ndar
     out = parts[0]
     for part in parts[1:]:
         out = out + "; " + part
+    return out
+
+
+# The baseline's inputs as the customer features that carry them: repeat purchase days, first-to-last purchase
+# days, and days since the last purchase (T = recency + days since last - 1).
+BASELINE_INPUTS = ("frequency", "recency", "days_since_last")
+
+
+def baseline_contributions(
+    churn_logit: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    frequency: np.ndarray,
+    recency: np.ndarray,
+    days_since_last: np.ndarray,
+    reference: dict[str, float],
+) -> np.ndarray:
+    """Exact Shapley values (three players, eight evaluations) of the baseline's churn log-odds over
+    :data:`BASELINE_INPUTS`, against a reference customer: column j is what input j adds, and the columns sum to
+    the customer's log-odds minus the reference's. ``churn_logit(frequency, recency, T)`` is the baseline's."""
+    own = [np.asarray(v, dtype=float) for v in (frequency, recency, days_since_last)]
+    ref = [np.full(own[0].shape, float(reference[k])) for k in BASELINE_INPUTS]
+    value = {}
+    for mask in product((False, True), repeat=3):
+        f, r, d = (o if m else b for o, b, m in zip(own, ref, mask, strict=True))
+        value[mask] = churn_logit(f, r, r + d - 1.0)
+    weight = {0: 1 / 3, 1: 1 / 6, 2: 1 / 3}  # |S|! (n - |S| - 1)! / n! for n = 3
+    out = np.zeros((own[0].size, 3))
+    for mask, v in value.items():
+        for j in range(3):
+            if not mask[j]:
+                with_j = tuple(True if k == j else mask[k] for k in range(3))
+                out[:, j] += weight[sum(mask)] * (value[with_j] - v)
     return out

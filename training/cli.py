@@ -182,7 +182,12 @@ def train(
     transactions: TransactionsOpt,
     as_of: Annotated[str, typer.Option(help="Train on rows before this date; the backtest is the last horizon.")],
     horizon: Annotated[str, typer.Option(help="Prediction horizon, e.g. 181d or 26w.")] = "181d",
-    snapshots: Annotated[int, typer.Option(min=1, help="Full-horizon training snapshots.")] = 6,
+    snapshots: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Full-horizon training snapshots (every --every days: 12 x 28 days spans a year of seasons)."
+        ),
+    ] = 12,
     every: Annotated[str, typer.Option(help="Spacing of training snapshots.")] = "28d",
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "customer-value",
     register_as: ModelName = "customer-value",
@@ -199,8 +204,8 @@ def train(
     date_format: DateFormat = None,
     drop_duplicates: DropDuplicates = False,
 ) -> None:
-    """Backtest LightGBM against the BTYD baseline, fit the final model, log it all to MLflow, register it as
-    the challenger."""
+    """Backtest what ships (model, baseline or a blend, chosen on validation customers) against the BTYD
+    baseline, fit the final model, log it all to MLflow, register it as the challenger."""
     from training.train import TrainConfig
 
     config = TrainConfig(
@@ -238,6 +243,7 @@ def run_train(transactions, cutoff, config, columns, policy, experiment, registe
             result, config, facts, str(log.source), experiment, register_as, tracking_uri
         )
     show.backtest(out, result.metrics)
+    show.choices(out, result.final_fit)
     out.print(
         f"run [bold]{run_id}[/] logged; model [bold]{register_as}[/] version {version} is now [bold]@challenger[/] "
         f"(tracking URI {tracking.tracking_uri(tracking_uri)})"
@@ -252,11 +258,16 @@ def promote(
     force: Annotated[bool, typer.Option(help="Promote even if the challenger is worse.")] = False,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Make the challenger the champion if its backtest is not worse (rule in the README)."""
+    """Make the challenger the champion if, on its latest backtest window, it is not worse than the baseline or
+    the champion beyond noise (paired bootstrap; rule in the README)."""
     run_promote(name, force, tracking_uri)
 
 
 def run_promote(name: str, force: bool, tracking_uri: str | None) -> bool:
+    """Judge the challenger on its latest backtest window against the baseline and the champion (scored on the
+    same customers over the same window length); promote when it is not worse beyond noise, or with ``force``."""
+    import dataclasses
+
     from training import tracking
     from training.promote import judge
 
@@ -268,14 +279,26 @@ def run_promote(name: str, force: bool, tracking_uri: str | None) -> bool:
     if champion is not None and champion.version == challenger.version:
         out.print(f"version {challenger.version} is already the champion")
         return True
-    verdict = judge(tracking.run_metrics(client, challenger), tracking.run_metrics(client, champion))
-    show.promotion(out, verdict, challenger.version, champion.version if champion else None)
+    frame = tracking.load_backtest_frame(client, challenger)
+    window = int(frame["backtest_window_days"].iloc[0])
+    if champion is not None:
+        with err.status(f"scoring champion v{champion.version} on the challenger's {window}-day backtest window"):
+            bundle, _ = tracking.load_bundle(f"models:/{name}/{champion.version}")
+            scored = dataclasses.replace(bundle, horizon_days=window).predict(frame, reasons=False)
+        frame = frame.assign(
+            champion_churn=scored["churn_probability"].to_numpy(), champion_clv=scored["predicted_clv"].to_numpy()
+        )
+    with err.status(f"comparing on {len(frame):,} customers (paired bootstrap)"):
+        verdict = judge(frame, champion is not None)
+    show.promotion(out, verdict, challenger.version, champion.version if champion else None, window)
     if verdict.promote or force:
         tracking.set_alias(client, name, "champion", challenger.version)
         note = " (forced)" if force and not verdict.promote else ""
-        out.print(f"[bold green]promoted[/] version {challenger.version} to @champion{note}")
+        out.print(
+            f"[bold green]promoted[/] version {challenger.version} to @champion{note}: {verdict.reason}", soft_wrap=True
+        )
         return True
-    out.print(f"[bold yellow]not promoted[/]: {verdict.reason}; use --force to override")
+    out.print(f"[bold yellow]not promoted[/]: {verdict.reason}; use --force to override", soft_wrap=True)
     return False
 
 
@@ -390,12 +413,16 @@ def demo(
     show.generated(out, paths)
     out.rule(f"2. train as of {gen.end}: backtest on the last {config.horizon_days} days, then the final model")
     run_train(paths["transactions"], gen.end, config, columns, Policy(), "customer-value", register_as, tracking_uri)
-    out.rule("3. promote the challenger if it is not worse than the champion")
+    out.rule("3. promote the challenger if it is not worse than the baseline or the champion")
     run_promote(register_as, False, tracking_uri)
-    out.rule(f"4. score every customer as of {gen.end}")
+    alias = "champion"
+    if tracking.alias_version(tracking.connect(tracking_uri), register_as, "champion") is None:
+        alias = "challenger"
+        out.print("no @champion yet: the demo scores with the challenger (in production, fix or --force first)")
+    out.rule(f"4. score every customer as of {gen.end} with @{alias}")
     target = workdir / "scores.parquet"
     result = run_score(
-        paths["transactions"], gen.end, target, f"models:/{register_as}@champion", True, tracking_uri, columns, Policy()
+        paths["transactions"], gen.end, target, f"models:/{register_as}@{alias}", True, tracking_uri, columns, Policy()
     )
     show.top_at_risk(out, result.predictions)
     uri = tracking.tracking_uri(tracking_uri)

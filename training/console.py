@@ -6,6 +6,7 @@ from pathlib import Path
 
 import ibis.expr.types as ir
 import pandas as pd
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -88,14 +89,15 @@ def segments(console: Console, features: ir.Table, horizon_days: int | None) -> 
 
 
 def backtest(console: Console, metrics: dict[str, float]) -> None:
-    """LightGBM vs the BTYD baseline on the out-of-time backtest."""
+    """What ships vs the BTYD baseline on the out-of-time backtest."""
     from training.report import comparison_table
 
     table = Table(
         title=f"backtest ({int(metrics.get('backtest.customers', 0)):,} customers, "
+        f"{int(metrics.get('backtest.window_days', 0))}-day window, "
         f"churn rate {metrics.get('backtest.churn_rate', float('nan')):.1%})"
     )
-    for col in ("metric", "LightGBM", "BTYD baseline", "lift"):
+    for col in ("metric", "shipped", "BTYD baseline", "lift"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     for row in comparison_table(metrics).itertuples(index=False):
         table.add_row(row.metric, *(_fmt(v) for v in (row[1], row[2], row[3])))
@@ -108,13 +110,42 @@ def _fmt(value) -> str:
     return f"{value:.4f}"
 
 
-def promotion(console: Console, verdict, challenger: str, champion: str | None) -> None:
-    table = Table(title=f"challenger v{challenger} vs champion {('v' + champion) if champion else '(none)'}")
-    for col in ("metric", "challenger", "champion", "ok"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
-    for metric, new, old, ok in verdict.rows:
-        table.add_row(metric, _fmt(new), _fmt(old), "yes" if ok else "[red]no[/]")
+SHORT = {"roc_auc": "ROC AUC", "brier": "Brier", "gini": "Gini", "abs_aggregate_error": "|agg. error|"}
+
+
+def promotion(console: Console, verdict, challenger: str, champion: str | None, window: int) -> None:
+    """The promotion comparison: each metric against the baseline and the champion, with the 95 % interval."""
+    title = f"challenger v{challenger} on its {window}-day backtest window (95 % paired bootstrap)"
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    for col in ("metric", "vs", "challenger", "other", "difference [95 % interval]", "worse"):
+        table.add_column(col, justify="left" if col in ("metric", "vs") else "right", no_wrap=True)
+    for r in verdict.comparison.itertuples(index=False):
+        other = f"champion v{champion}" if r.other == "champion" else r.other
+        ci = f"{r.diff:+.4f} [{r.lo:+.4f}, {r.hi:+.4f}]" if r.lo == r.lo else f"{_fmt(r.diff)} (undefined)"
+        worse = "[red]yes[/]" if r.worse else "no"
+        table.add_row(SHORT.get(r.metric, r.metric), other, _fmt(r.challenger_value), _fmt(r.other_value), ci, worse)
     console.print(table)
+
+
+def choices(console: Console, fit) -> None:
+    """What ships for each output (model, baseline or blend) and the validation scores it was chosen on."""
+    if fit.baseline_only:
+        console.print(f"[bold yellow]the BTYD baseline ships alone[/]: {fit.baseline_only}")
+        return
+    table = Table(
+        title=f"what ships (chosen on {fit.validation_window_days}-day validation window from {fit.validation_cutoff})"
+    )
+    for col in ("output", "ships", "model weight", "score: model", "baseline", "shipped"):
+        table.add_column(col, justify="left" if col in ("output", "ships") else "right")
+    names = {"churn": "churn (log loss)", "clv": "CLV (Tweedie deviance)", "purchases": "purchases (Poisson dev.)"}
+    for key, c in fit.choices.items():
+        w = float(c["weight"])
+        ships = "model" if w == 1.0 else "baseline" if w == 0.0 else "blend"
+        sc = c.get("scores", {})
+        table.add_row(names[key], ships, f"{w:.1f}", *(_fmt(sc.get(k)) for k in ("model", "baseline", "chosen")))
+    console.print(table)
+    if not fit.season:
+        console.print("no season profile: the history before the training cutoffs is shorter than a year")
 
 
 def drift(console: Console, drifted: dict[str, float]) -> None:

@@ -15,9 +15,9 @@ import pandas as pd
 from features import FeatureConfig, InputError, TransactionLog
 from features.build import features_from_daily
 from features.labels import labels_from_daily
+from features.planner import Snapshot
 from features.policy import daily_activity
 from features.seasonality import purchase_totals, season_profile
-from features.snapshots import Snapshot
 from models.btyd import BTYDBaseline
 from models.bundle import add_baseline, add_season, fit_baseline
 
@@ -103,67 +103,3 @@ class SnapshotStore:
         if not parts:
             raise InputError("no customer has a purchase before any training cutoff: the history is too short")
         return pd.concat(parts, ignore_index=True)
-
-
-@dataclass(frozen=True)
-class FramePlan:
-    """Which cutoffs make the training and validation frames for a model whose labels must end by ``end``."""
-
-    end: dt.date
-    validation: Snapshot
-    train: list[Snapshot]
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Training cutoffs ``anchor - k * every`` (k >= 1), shared by every frame of a run so each cutoff's
-    features are computed once; none closer than ``min_history_days`` to the first day of the log."""
-
-    anchor: dt.date
-    every_days: int
-    first_day: dt.date
-    min_history_days: int = 56
-
-    def before(self, end: dt.date) -> list[dt.date]:
-        out, k = [], 1
-        while True:
-            c = self.anchor - dt.timedelta(days=k * self.every_days)
-            if (c - self.first_day).days < min(self.min_history_days, self.every_days):
-                return out
-            if c < end:
-                out.append(c)
-            k += 1
-
-
-def snapshots_before(end: dt.date, horizon_days: int, snapshots: int, grid: Grid) -> list[Snapshot]:
-    """Grid cutoffs before ``end``, windows cut at ``end``: every cut-short one and the newest ``snapshots`` full."""
-    plan, full = [], 0
-    for c in grid.before(end):
-        window = min(horizon_days, (end - c).days)
-        if window < horizon_days:
-            plan.append(Snapshot(c, window))
-        elif full < snapshots:
-            plan.append(Snapshot(c, window))
-            full += 1
-    return plan
-
-
-def plan_frames(end: dt.date, horizon_days: int, snapshots: int, grid: Grid) -> FramePlan:
-    """Validation: the cutoff ``v = end - L`` with window L = min(horizon, half the history), labels up to ``end``.
-    Training: grid snapshots whose label windows end by ``v`` (full windows, and windows cut short at ``v`` whose
-    length the model sees). So training never sees a label from the validation period, and works with short
-    histories (12 months of history, 6-month horizon)."""
-    history = (end - grid.first_day).days
-    if history < 2 * grid.min_history_days:
-        raise InputError(
-            f"history from {grid.first_day} to {end} is {history} days: at least {2 * grid.min_history_days} days "
-            "are needed to train and validate"
-        )
-    window = min(horizon_days, history // 2)
-    v = end - dt.timedelta(days=window)
-    train = snapshots_before(v, horizon_days, snapshots, grid)
-    if not train:
-        raise InputError(
-            f"no training cutoff between {grid.first_day} and {v}: use a shorter --every or a later --as-of"
-        )
-    return FramePlan(end=end, validation=Snapshot(v, window), train=train)

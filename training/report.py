@@ -43,12 +43,12 @@ def plots(result, folder: Path) -> dict[str, Path]:
 
     actual = bt["future_spend"].to_numpy()
     fig, ax = plt.subplots(figsize=(6, 5))
-    _gains(ax, actual, {"LightGBM": bt["predicted_clv"].to_numpy(), "BTYD baseline": bt["baseline_clv"].to_numpy()})
+    _gains(ax, actual, {"shipped": bt["predicted_clv"].to_numpy(), "BTYD baseline": bt["baseline_clv"].to_numpy()})
     save("gains", fig)
 
     fig, ax = plt.subplots(figsize=(6, 5))
     y = bt["churned"].astype(int).to_numpy()
-    for name, col in (("LightGBM", "churn_probability"), ("BTYD baseline", "baseline_churn")):
+    for name, col in (("shipped", "churn_probability"), ("BTYD baseline", "baseline_churn")):
         cal = calibration_table(y, bt[col].to_numpy(), bins=10)
         ax.plot(cal["mean_predicted"], cal["observed_rate"], "o-", label=name)
     ax.plot([0, 1], [0, 1], "--", color="grey")
@@ -60,8 +60,8 @@ def plots(result, folder: Path) -> dict[str, Path]:
     dec = decile_table(actual, bt["predicted_clv"].to_numpy())
     base = decile_table(actual, bt["baseline_clv"].to_numpy())
     idx = np.arange(len(dec))
-    ax.bar(idx - 0.27, dec["mean_actual"], 0.27, label="actual (by LightGBM decile)")
-    ax.bar(idx, dec["mean_predicted"], 0.27, label="LightGBM predicted")
+    ax.bar(idx - 0.27, dec["mean_actual"], 0.27, label="actual (by shipped decile)")
+    ax.bar(idx, dec["mean_predicted"], 0.27, label="shipped predicted")
     ax.bar(idx + 0.27, base["mean_predicted"].to_numpy()[: len(idx)], 0.27, label="BTYD predicted")
     ax.set_xticks(idx, [str(d) for d in dec["decile"]])
     ax.set(
@@ -79,7 +79,7 @@ def plots(result, folder: Path) -> dict[str, Path]:
     fig, ax = plt.subplots(figsize=(7, 6))
     shap = shap_summary(result)
     ax.barh([readable(f) for f in shap.index[::-1]], shap.to_numpy()[::-1])
-    ax.set(xlabel="mean |SHAP| (log-odds of churn)", title="SHAP summary (churn model, backtest sample)")
+    ax.set(xlabel="mean |SHAP| (log-odds of churn)", title="Churn score contributions (backtest sample)")
     save("shap_summary", fig)
 
     fig, ax = plt.subplots(figsize=(7, 5))
@@ -97,23 +97,24 @@ def plots(result, folder: Path) -> dict[str, Path]:
 
 
 def shap_summary(result, rows: int = 5000) -> pd.Series:
-    """Mean absolute SHAP value per feature of the churn model on a sample of the test customers."""
+    """Mean absolute contribution per feature to the shipped churn log-odds (trees' SHAP values and the baseline's
+    Shapley values) on a sample of the test customers."""
     from models.matrix import to_matrix
 
     bundle = result.bundle
     test = result.test_frame.sample(n=min(rows, len(result.test_frame)), random_state=0)
-    contrib = bundle.churn.contributions(to_matrix(test.assign(horizon_days=bundle.horizon_days), bundle.features))
+    contrib = bundle.contributions(test, to_matrix(test.assign(horizon_days=bundle.horizon_days), bundle.features))
     values = np.abs(contrib[:, : len(bundle.features)]).mean(axis=0)
     return pd.Series(values, index=bundle.features).sort_values(ascending=False).head(15)
 
 
 def comparison_table(metrics: dict[str, float]) -> pd.DataFrame:
-    """Backtest metrics side by side: LightGBM, BTYD baseline, lift."""
+    """Backtest metrics side by side: what ships, BTYD baseline, lift."""
     names = sorted({k.split(".", 1)[1] for k in metrics if k.startswith("model.")})
     return pd.DataFrame(
         {
             "metric": names,
-            "LightGBM": [metrics.get(f"model.{n}") for n in names],
+            "shipped": [metrics.get(f"model.{n}") for n in names],
             "BTYD baseline": [metrics.get(f"baseline.{n}") for n in names],
             "lift": [metrics.get(f"lift.{n}") for n in names],
         }
@@ -134,7 +135,7 @@ def html_report(result, plot_paths: dict[str, Path], facts: dict[str, str], path
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} th{{text-align:left}}
 figure{{display:inline-block;margin:1em}} img{{max-width:520px}}</style></head><body>
 <h1>Training report</h1><table>{rows}</table>
-<h2>Backtest: LightGBM vs BTYD baseline</h2>{table}
+<h2>Backtest: shipped vs BTYD baseline</h2>{table}
 <h2>Plots</h2>{images}</body></html>"""
     path.write_text(page, encoding="utf-8")
     return path

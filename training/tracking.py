@@ -13,6 +13,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
@@ -86,7 +87,7 @@ def log_training(
             facts
             | {
                 "git_commit": git_commit(),
-                "final_model": "refit on every snapshot up to as_of",
+                "final_model": "early-stopped booster, calibrated and blended with the baseline on held-out customers",
                 "customer_sample_share": f"{result.customer_share:.4f}",
             }
         )
@@ -95,6 +96,8 @@ def log_training(
         _log_datasets(result, source)
         with tempfile.TemporaryDirectory() as tmp:
             tmp_path = Path(tmp)
+            backtest_frame(result).to_parquet(tmp_path / BACKTEST_FILE, index=False)
+            mlflow.log_artifact(str(tmp_path / BACKTEST_FILE), "backtest")
             plots = report.plots(result, tmp_path / "plots")
             for path in plots.values():
                 mlflow.log_artifact(str(path), "plots")
@@ -105,6 +108,35 @@ def log_training(
             model_uri = _log_model(result, tmp_path)
         version_ = _register(client, model_uri, register_as, run.info.run_id)
     return run.info.run_id, version_
+
+
+BACKTEST_FILE = "backtest.parquet"  # in the run's "backtest" artifact folder: what `clv promote` judges on
+
+
+def backtest_frame(result: TrainResult) -> pd.DataFrame:
+    """The backtest customers' features at the test cutoff, their labels, and the shipped and baseline predictions:
+    enough for `clv promote` to score a champion on the same customers and window."""
+    bt = result.backtest
+    return result.test_frame.assign(
+        challenger_churn=bt["churn_probability"].to_numpy(),
+        challenger_clv=bt["predicted_clv"].to_numpy(),
+        baseline_churn=bt["baseline_churn"].to_numpy(),
+        baseline_clv=bt["baseline_clv"].to_numpy(),
+        backtest_window_days=result.test_window_days,
+    )
+
+
+def load_backtest_frame(client: MlflowClient, mv) -> pd.DataFrame:
+    """The backtest frame logged by the run behind a model version (see :func:`backtest_frame`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(mv.run_id, f"backtest/{BACKTEST_FILE}", tmp)
+        except mlflow.exceptions.MlflowException as exc:
+            raise InputError(
+                f"version {mv.version}'s run {mv.run_id} has no backtest frame to judge it on (trained by an older "
+                f"version of this tool?): retrain it with `clv train`, or promote with --force ({exc})"
+            ) from None
+        return pd.read_parquet(path)
 
 
 def _log_datasets(result: TrainResult, source: str) -> None:

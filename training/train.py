@@ -11,16 +11,22 @@ import numpy as np
 import pandas as pd
 
 from features import FeatureConfig, InputError, TransactionLog, parse_horizon
-from features.snapshots import Snapshot
+from features.planner import Grid, Snapshot, backtest_window, plan_frames, training_every
 from models.boosting import BoosterConfig
-from models.bundle import ModelBundle
+from models.bundle import ModelBundle, baseline_columns
 from models.churn import ChurnModel
 from models.clv import BaselineCorrectedRegressor, IntervalBands
 from models.drift import reference_bins
+from models.explain import BASELINE_INPUTS
 from models.matrix import feature_columns, to_matrix
 from models.metrics import churn_metrics, clv_metrics
 from models.segments import SegmentConfig, value_thresholds
-from training.frames import Grid, SnapshotStore, plan_frames, sample_share, snapshots_before
+from training.frames import SnapshotStore, sample_share
+
+SEASON_COLUMNS = ("season_index", "season_recent", "season_observed")
+# Validation customers, by a stable hash of the id: early stopping | calibration and blend choice | conformal bands.
+VALIDATION_FOLDS = {"stop": range(0, 4), "choose": range(4, 7), "intervals": range(7, 10)}
+MIN_TRAIN_ROWS = 200  # fewer training rows than this: ship the baseline alone
 
 
 @dataclass(frozen=True)
@@ -28,9 +34,8 @@ class TrainConfig:
     """Everything a training run needs besides the data; logged as the run's parameters."""
 
     horizon: str = "181d"
-    snapshots: int = 6
+    snapshots: int = 12
     every: str = "28d"
-    refit: bool = True
     max_train_rows: int = 2_000_000
     seed: int = 0
     margin: float | None = None  # margin share of spend when the log has no cost column
@@ -54,35 +59,60 @@ class TrainConfig:
 
 @dataclass
 class FitReport:
-    """What one fit saw: its frames' sizes and cutoffs (for the run's record)."""
+    """What one fit saw and chose: its frames' sizes and cutoffs, and what ships for each output (for the run's
+    record and the console)."""
 
     end: str
+    horizon_days: int
+    every_days: int
     train_rows: int
-    validation_rows: int
+    validation_rows: dict[str, int]
     validation_cutoff: str
     validation_window_days: int
     train_cutoffs: list[str]
-    refit_rows: int | None
     best_rounds: dict[str, int]
+    season: bool
+    choices: dict[str, dict]
+    baseline_only: str | None = None  # why no model was trained, when none was
 
 
 @dataclass
 class TrainResult:
     bundle: ModelBundle
-    backtest: pd.DataFrame  # test customers: labels, model and baseline predictions
+    backtest_bundle: ModelBundle  # the bundle the backtest tested (data up to test_cutoff)
+    backtest: pd.DataFrame  # test customers: labels, shipped and baseline predictions
     test_frame: pd.DataFrame  # their features at the test cutoff
     metrics: dict[str, float]  # flat: "model.roc_auc", "baseline.gini", "lift.gini", ...
     backtest_fit: FitReport
     final_fit: FitReport
     importance: pd.DataFrame
     test_cutoff: dt.date
+    test_window_days: int
     first_day: dt.date
     customer_share: float = 1.0
 
 
-def base(frame: pd.DataFrame, column: str) -> np.ndarray:
+def season_base(frame: pd.DataFrame, column: str) -> np.ndarray:
     """A BTYD forecast scaled for the season of its window: the boosting start of the CLV and purchase models."""
     return frame[column].to_numpy() * frame["season_adjust"].to_numpy()
+
+
+def without_season(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as if no season profile were known (what scoring sees when training never had one)."""
+    return frame.assign(**{c: np.nan for c in SEASON_COLUMNS}, season_adjust=1.0)
+
+
+def validation_fold(frame: pd.DataFrame) -> np.ndarray:
+    """0-9 per row from a stable hash of the customer id: the same customer lands in the same fold every run."""
+    return (pd.util.hash_pandas_object(frame["customer_id"], index=False).to_numpy() % 10).astype(int)
+
+
+def reason_reference(reference: pd.DataFrame, baseline, horizon_days: int, segments: SegmentConfig) -> dict[str, float]:
+    """The customer whose baseline churn risk is nearest the edge of the safe band (``watch_from``): reasons say
+    what moves a score away from a customer who is just safe, so an at-risk score is explained by what raises it."""
+    risk = baseline_columns(reference, baseline, horizon_days)["btyd_prob_no_purchase"]
+    row = reference.iloc[int(np.argmin(np.abs(risk - segments.watch_from)))]
+    return {k: float(row[k]) for k in BASELINE_INPUTS}
 
 
 def _margin_rate(reference: pd.DataFrame, config: TrainConfig) -> float | None:
@@ -98,66 +128,79 @@ def _sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return frame.sample(n=n, random_state=seed).sort_index() if len(frame) > n else frame
 
 
+def _why_baseline_only(train: pd.DataFrame, folds: dict[str, pd.DataFrame], plan_train: list) -> str | None:
+    """Why no correction can be learned from these frames, or None when one can."""
+    if not plan_train:
+        return "the history holds no training window before the validation window"
+    if len(train) < MIN_TRAIN_ROWS:
+        return f"only {len(train)} training rows (at least {MIN_TRAIN_ROWS} are needed)"
+    for name, frame in (("training", train), ("validation", folds["stop"]), ("calibration", folds["choose"])):
+        if frame["churned"].nunique() < 2:
+            return f"the {name} customers all churn or all stay"
+    return None
+
+
 def fit_bundle(
-    store: SnapshotStore, grid: Grid, end: dt.date, config: TrainConfig, progress: Callable[[str], None] | None = None
+    store: SnapshotStore,
+    grid: Grid,
+    end: dt.date,
+    horizon_days: int,
+    config: TrainConfig,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[ModelBundle, FitReport]:
-    """Train on labels that end by ``v``, early-stop / calibrate on the later window [v, end), optionally refit on
-    every snapshot up to ``end``; the bundle scores customers at ``end`` over the horizon."""
+    """The bundle that scores customers at ``end`` over ``horizon_days``: trees trained on windows that end by
+    the validation cutoff; validation customers split three ways: early stopping, then calibration and the choice
+    of model / baseline / blend per output, then the conformal interval bands. What ships is what was validated."""
     say = progress or (lambda _msg: None)
-    h = config.horizon_days
+    h = horizon_days
     plan = plan_frames(end, h, config.snapshots, grid)
     say(f"frames for a model ending {end}: {len(plan.train)} training cutoffs, validation {plan.validation.cutoff}")
-    train = _sample(store.frame(plan.train), config.max_train_rows, config.seed)
     val = _sample(store.snapshot(plan.validation), config.max_train_rows // 2, config.seed)
-    if val.empty or train["churned"].nunique() < 2 or val["churned"].nunique() < 2:
-        raise InputError(f"too little history before {end} to train: need customers who buy and who do not")
-    features = feature_columns(train)
-    x_tr, x_val = to_matrix(train, features), to_matrix(val, features)
-
-    say("fitting the churn model")
-    churn = ChurnModel(config.booster).fit(
-        x_tr, train["churned"].to_numpy(), train["btyd_prob_no_purchase"].to_numpy(),
-        x_val, val["churned"].to_numpy(), val["btyd_prob_no_purchase"].to_numpy(), features,
-    )  # fmt: skip
-    say("fitting the CLV model")
-    spend = BaselineCorrectedRegressor("tweedie", config.booster)
-    spend.fit(
-        x_tr, train["future_spend"].to_numpy(), base(train, "btyd_expected_value"),
-        x_val, val["future_spend"].to_numpy(), base(val, "btyd_expected_value"), features,
-    )  # fmt: skip
-    say("fitting the purchases model")
-    purchases = BaselineCorrectedRegressor("poisson", config.booster)
-    purchases.fit(
-        x_tr, train["future_purchases"].to_numpy(), base(train, "btyd_expected_purchases"),
-        x_val, val["future_purchases"].to_numpy(), base(val, "btyd_expected_purchases"), features,
-    )  # fmt: skip
-    if val["season_index"].isna().all():
-        # Without a year of history the validation window's season is unknown, and re-anchoring the level on it
-        # would carry that season into every other window: keep the baseline's level instead.
-        spend.level_ = purchases.level_ = 1.0
-    intervals = IntervalBands.fit(spend.predict(x_val, base(val, "btyd_expected_value")), val["future_spend"])
-    best = {
-        "churn": churn.booster_.best_iteration,
-        "clv": spend.booster_.best_iteration,
-        "purchases": purchases.booster_.best_iteration,
-    }
-
-    refit_rows = None
-    if config.refit:
-        say(f"refitting on every snapshot up to {end}")
-        everything = _sample(
-            store.frame(snapshots_before(end, h, config.snapshots, grid) + [plan.validation]),
-            config.max_train_rows,
-            config.seed,
+    if len(val) < 30:
+        raise InputError(
+            f"only {len(val)} customers bought before {plan.validation.cutoff}: too few to validate a forecast "
+            f"for {end}; use a later --as-of"
         )
-        x_all = to_matrix(everything, features)
-        churn.refit(x_all, everything["churned"].to_numpy(), everything["btyd_prob_no_purchase"].to_numpy(), len(train))
-        spend.refit(x_all, everything["future_spend"].to_numpy(), base(everything, "btyd_expected_value"), len(train))
-        purchases.refit(
-            x_all, everything["future_purchases"].to_numpy(), base(everything, "btyd_expected_purchases"), len(train)
-        )
-        refit_rows = len(everything)
-
+    train = _sample(store.frame(plan.train), config.max_train_rows, config.seed) if plan.train else val.iloc[:0]
+    season = bool(train["season_index"].notna().any())
+    profile = store.profile(end) if season else None
+    if not season:
+        # Training rows never saw a season: scoring must not either (the same transformation, or none).
+        train, val = without_season(train), without_season(val)
+    fold = validation_fold(val)
+    folds = {name: val[np.isin(fold, list(part))] for name, part in VALIDATION_FOLDS.items()}
+    reason = _why_baseline_only(train, folds, plan.train)
+    features = feature_columns(val)
+    churn = ChurnModel(config.booster, features)
+    spend = BaselineCorrectedRegressor("tweedie", config.booster, features)
+    purchases = BaselineCorrectedRegressor("poisson", config.booster, features)
+    best: dict[str, int] = {}
+    if reason is None:
+        x_tr, stop, choose = to_matrix(train, features), folds["stop"], folds["choose"]
+        x_stop, x_choose = to_matrix(stop, features), to_matrix(choose, features)
+        say("fitting the churn model")
+        churn.fit(
+            x_tr, train["churned"].to_numpy(), train["btyd_prob_no_purchase"].to_numpy(),
+            x_stop, stop["churned"].to_numpy(), stop["btyd_prob_no_purchase"].to_numpy(), features,
+        ).calibrate(x_choose, choose["churned"].to_numpy(), choose["btyd_prob_no_purchase"].to_numpy())  # fmt: skip
+        for model, target, column, name in (
+            (spend, "future_spend", "btyd_expected_value", "CLV"),
+            (purchases, "future_purchases", "btyd_expected_purchases", "purchases"),
+        ):
+            say(f"fitting the {name} model")
+            model.fit(
+                x_tr, train[target].to_numpy(), season_base(train, column),
+                x_stop, stop[target].to_numpy(), season_base(stop, column), features,
+            ).calibrate(
+                x_choose, choose[target].to_numpy(), season_base(choose, column), choose[column].to_numpy()
+            )  # fmt: skip
+        best = {k: m.booster_.best_iteration for k, m in (("churn", churn), ("clv", spend), ("purchases", purchases))}
+    else:
+        say(f"shipping the BTYD baseline alone for {end}: {reason}")
+    bands = folds["intervals"]
+    band_pred = spend.predict(
+        to_matrix(bands, features), season_base(bands, "btyd_expected_value"), bands["btyd_expected_value"].to_numpy()
+    )
     reference = store.features(end)
     bundle = ModelBundle(
         horizon_days=h,
@@ -167,32 +210,37 @@ def fit_bundle(
         churn=churn,
         clv=spend,
         purchases=purchases,
-        intervals=intervals,
+        intervals=IntervalBands.fit(band_pred, bands["future_spend"].to_numpy()),
         value_thresholds=(0.0, 0.0),
         segment_config=config.segments,
         feature_config=asdict(store.config),
-        season_profile=store.profile(end),
+        season_profile=profile,
         margin_rate=_margin_rate(reference, config),
+        reason_reference=reason_reference(reference, store.baseline(end), h, config.segments),
     )
     preview = bundle.predict(reference, reasons=False)
     bundle.value_thresholds = value_thresholds(preview["predicted_clv"].to_numpy(), config.segments)
     bundle.drift_reference = reference_bins(reference, [f for f in features if f in reference.columns])
     report = FitReport(
         end=end.isoformat(),
+        horizon_days=h,
+        every_days=grid.every_days,
         train_rows=len(train),
-        validation_rows=len(val),
+        validation_rows={name: len(f) for name, f in folds.items()},
         validation_cutoff=plan.validation.cutoff.isoformat(),
         validation_window_days=plan.validation.window_days,
         train_cutoffs=[f"{s.cutoff}:{s.window_days}d" for s in plan.train],
-        refit_rows=refit_rows,
         best_rounds=best,
+        season=season,
+        choices={k: m.choice_.to_dict() for k, m in (("churn", churn), ("clv", spend), ("purchases", purchases))},
+        baseline_only=reason,
     )
     return bundle, report
 
 
 def evaluate(bundle: ModelBundle, test: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Model and BTYD baseline on the same test customers; metrics flattened as ``model.*``, ``baseline.*``,
-    ``lift.*`` (model minus baseline)."""
+    """What ships and the BTYD baseline on the same test customers; metrics flattened as ``model.*``,
+    ``baseline.*``, ``lift.*`` (model minus baseline; for the aggregate error, |model| minus |baseline|)."""
     pred = bundle.predict(test, reasons=False)
     out = test[["customer_id", "churned", "future_spend", "future_purchases"]].copy()
     out[["churn_probability", "predicted_clv", "clv_lower", "clv_upper", "expected_purchases"]] = pred[
@@ -212,6 +260,7 @@ def evaluate(bundle: ModelBundle, test: pd.DataFrame) -> tuple[pd.DataFrame, dic
         target["purchases_mae"] = float(np.mean(np.abs(out[pred_col] - out["future_purchases"])))
     metrics = {f"model.{k}": v for k, v in model.items()} | {f"baseline.{k}": v for k, v in base.items()}
     metrics |= {f"lift.{k}": model[k] - base[k] for k in base if k in model}
+    metrics["lift.aggregate_error"] = abs(model["aggregate_error"]) - abs(base["aggregate_error"])
     metrics["backtest.customers"] = float(len(out))
     metrics["backtest.churn_rate"] = float(y.mean())
     metrics["backtest.actual_spend"] = float(actual.sum())
@@ -219,14 +268,20 @@ def evaluate(bundle: ModelBundle, test: pd.DataFrame) -> tuple[pd.DataFrame, dic
 
 
 def feature_importance(bundle: ModelBundle) -> pd.DataFrame:
-    """Gain importance of each feature in the churn and CLV boosters."""
-    return pd.DataFrame(
-        {
-            "feature": bundle.features,
-            "churn_gain": bundle.churn.booster_.feature_importance("gain"),
-            "clv_gain": bundle.clv.booster_.feature_importance("gain"),
-        }
-    ).sort_values("churn_gain", ascending=False)
+    """Gain importance of each feature in the churn and CLV boosters (zero when the baseline ships alone)."""
+
+    def gain(model) -> np.ndarray:
+        return (
+            model.booster_.feature_importance("gain") if model.booster_ is not None else np.zeros(len(bundle.features))
+        )
+
+    frame = pd.DataFrame({"feature": bundle.features, "churn_gain": gain(bundle.churn), "clv_gain": gain(bundle.clv)})
+    return frame.sort_values("churn_gain", ascending=False)
+
+
+def choice_metrics(fit: FitReport, prefix: str) -> dict[str, float]:
+    """The blend weight of each output (1 = model, 0 = baseline) as flat metrics."""
+    return {f"{prefix}.{name}_weight": float(c["weight"]) for name, c in fit.choices.items()}
 
 
 def train(
@@ -236,8 +291,8 @@ def train(
     feature_config: FeatureConfig | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Backtest (a model whose data ends one horizon before ``as_of``, tested on that last horizon), then the
-    final bundle trained on everything up to ``as_of``."""
+    """Backtest (a bundle whose data ends one window before ``as_of``, tested on that window: the horizon, or a
+    third of the history when shorter), then the final bundle on everything up to ``as_of``."""
     say = progress or (lambda _msg: None)
     cutoffs = config.snapshots + -(-config.horizon_days // config.every_days)
     share = sample_share(log, cutoffs, config.max_train_rows)
@@ -245,7 +300,6 @@ def train(
         say(f"training on a {share:.0%} sample of customers (--max-train-rows {config.max_train_rows:,})")
     store = SnapshotStore(log, feature_config or FeatureConfig(), progress=say, sample_share=share)
     h = config.horizon_days
-    test_cutoff = as_of - dt.timedelta(days=h)
     if as_of <= store.first_day:
         raise InputError(f"--as-of {as_of} is not after the first day of the log ({store.first_day})")
     last_day = store.totals.index.max().date() if len(store.totals) else store.first_day
@@ -254,18 +308,26 @@ def train(
             f"--as-of {as_of} is after the last purchase day of the log ({last_day}): the backtest's labels would "
             f"count days with no data as churn; use --as-of {last_day + dt.timedelta(days=1)} or earlier"
         )
-    grid = Grid(as_of, config.every_days, store.first_day)
+    history = (as_of - store.first_day).days
+    window = backtest_window(history, h)
+    test_cutoff = as_of - dt.timedelta(days=window)
+    grid = Grid(as_of, training_every(config.every_days, history), store.first_day)
     say(f"backtest: model on data before {test_cutoff}, tested on [{test_cutoff}, {as_of})")
-    backtest_bundle, backtest_fit = fit_bundle(store, grid, test_cutoff, config, say)
-    test = store.snapshot(Snapshot(test_cutoff, h))
+    backtest_bundle, backtest_fit = fit_bundle(store, grid, test_cutoff, window, config, say)
+    test = store.snapshot(Snapshot(test_cutoff, window))
     if test.empty:
         raise InputError(f"no customer has a purchase before the backtest cutoff {test_cutoff}")
+    if not backtest_fit.season:
+        test = without_season(test)
     backtest, metrics = evaluate(backtest_bundle, test)
     say("final model on everything up to as_of")
-    bundle, final_fit = fit_bundle(store, grid, as_of, config, say)
+    bundle, final_fit = fit_bundle(store, grid, as_of, h, config, say)
+    metrics |= choice_metrics(backtest_fit, "backtest") | choice_metrics(final_fit, "final")
+    metrics["backtest.window_days"] = float(window)
     bundle.metrics = metrics
     return TrainResult(
         bundle=bundle,
+        backtest_bundle=backtest_bundle,
         backtest=backtest,
         test_frame=test,
         metrics=metrics,
@@ -273,6 +335,7 @@ def train(
         final_fit=final_fit,
         importance=feature_importance(bundle),
         test_cutoff=test_cutoff,
+        test_window_days=window,
         first_day=store.first_day,
         customer_share=share,
     )

@@ -73,7 +73,7 @@ def small_config():
     from training.train import TrainConfig
 
     return TrainConfig(
-        horizon="120d", snapshots=3, every="42d", booster=BoosterConfig(max_rounds=150, min_child_samples=50)
+        horizon="120d", snapshots=8, every="42d", booster=BoosterConfig(max_rounds=150, min_child_samples=50)
     )
 
 

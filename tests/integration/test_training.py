@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import subprocess
@@ -36,7 +37,10 @@ def test_run_is_logged_with_params_metrics_plots_and_datasets(registered, mlflow
     assert run.info.status == "FINISHED"
     assert run.data.params["horizon"] == "120d" and run.data.params["booster.max_rounds"] == "150"
     assert "model.gini" in run.data.metrics and "baseline.gini" in run.data.metrics
-    assert run.data.tags["final_model"].startswith("refit")
+    assert run.data.tags["final_model"].startswith("early-stopped booster, calibrated and blended")
+    assert "backtest/backtest.parquet" in {a.path for a in client.list_artifacts(run_id, "backtest")}
+    for output in ("churn", "clv", "purchases"):
+        assert 0.0 <= run.data.metrics[f"final.{output}_weight"] <= 1.0
     artifacts = {a.path for a in client.list_artifacts(run_id)} | {
         a.path for a in client.list_artifacts(run_id, "plots")
     }
@@ -73,35 +77,56 @@ def test_registered_model_reproduces_predictions_in_a_fresh_process(registered, 
     pd.testing.assert_frame_equal(fresh, here, check_exact=True)
 
 
-def _register_copy(trained, small_config, mlflow_uri, generated, **metric_changes):
+def _register_copy(trained, small_config, mlflow_uri, generated, bundle):
+    """Register ``bundle`` as the challenger, its backtest predictions computed by that bundle on the window."""
     from training.tracking import log_training
 
-    metrics = dict(trained.metrics) | metric_changes
-    result = dataclasses.replace(trained, metrics=metrics)
+    scored = dataclasses.replace(bundle, horizon_days=trained.test_window_days).predict(trained.test_frame)
+    backtest = trained.backtest.assign(
+        churn_probability=scored["churn_probability"].to_numpy(), predicted_clv=scored["predicted_clv"].to_numpy()
+    )
+    result = dataclasses.replace(trained, bundle=bundle, backtest=backtest)
     return log_training(
         result, small_config, {"case": "promotion"}, str(generated["transactions"]), "tests", NAME, mlflow_uri
     )
 
 
-def test_promotion_guard_both_ways(registered, trained, small_config, mlflow_uri, generated, capsys):
+def _baseline_only(bundle):
+    """A copy of ``bundle`` that ships the BTYD baseline alone (its forecasts are the backtest's baseline columns)."""
+    b = copy.deepcopy(bundle)
+    for model in (b.churn, b.clv, b.purchases):
+        model.booster_, model.choice_.weight = None, 0.0
+    return b
+
+
+def test_promotion_on_one_window_against_baseline_and_champion(
+    registered, trained, small_config, mlflow_uri, generated, capsys
+):
     from training.cli import run_promote
 
     client = MlflowClient(mlflow_uri)
-    assert run_promote(NAME, False, mlflow_uri)  # no champion yet
-    champion = client.get_model_version_by_alias(NAME, "champion").version
-    # A worse challenger (lower AUC than allowed) is refused; the champion stays.
-    _, worse = _register_copy(
-        trained, small_config, mlflow_uri, generated, **{"model.roc_auc": trained.metrics["model.roc_auc"] - 0.05}
-    )
+    champion_of = lambda: client.get_model_version_by_alias(NAME, "champion").version  # noqa: E731
+    as_good = _baseline_only(trained.backtest_bundle)
+    # A baseline that forecasts five times the purchases: far worse on Brier and the aggregate error.
+    worse = _baseline_only(trained.backtest_bundle)
+    worse.baseline.bgnbd_ = dataclasses.replace(worse.baseline.bgnbd_, r=worse.baseline.bgnbd_.r * 5)
+
+    # No champion yet: judged against the baseline only; equal to it is not worse.
+    _, first = _register_copy(trained, small_config, mlflow_uri, generated, as_good)
+    assert run_promote(NAME, False, mlflow_uri) and champion_of() == first
+    assert "no champion yet" in capsys.readouterr().out
+    # Worse than the baseline and the champion beyond noise: refused, the champion stays.
+    _, bad = _register_copy(trained, small_config, mlflow_uri, generated, worse)
     assert not run_promote(NAME, False, mlflow_uri)
-    assert client.get_model_version_by_alias(NAME, "champion").version == champion
-    assert "not promoted" in capsys.readouterr().out
-    # --force overrides; then an equally good one passes.
-    assert run_promote(NAME, True, mlflow_uri)
-    assert client.get_model_version_by_alias(NAME, "champion").version == worse
-    _, good = _register_copy(trained, small_config, mlflow_uri, generated)
-    assert run_promote(NAME, False, mlflow_uri)
-    assert client.get_model_version_by_alias(NAME, "champion").version == good
+    out = capsys.readouterr().out
+    assert "not promoted" in out and "worse than the baseline beyond noise" in out
+    assert "worse than the champion beyond noise" in out and "95 % paired bootstrap" in out
+    assert champion_of() == first
+    # --force overrides.
+    assert run_promote(NAME, True, mlflow_uri) and champion_of() == bad
+    # The champion is scored on the challenger's window: the worse one now loses to an as-good challenger.
+    _, good = _register_copy(trained, small_config, mlflow_uri, generated, as_good)
+    assert run_promote(NAME, False, mlflow_uri) and champion_of() == good
 
 
 def test_failure_before_aliasing_leaves_no_version_and_a_failed_run(
@@ -136,7 +161,7 @@ def test_cli_train_promote_score_end_to_end(mlflow_uri, generated, tmp_path):
         return subprocess.run([sys.executable, "-m", "training.cli", *args], env=env, capture_output=True, text=True,
                               timeout=900, cwd=tmp_path)  # fmt: skip
 
-    res = clv("train", "-t", tx, "--as-of", AS_OF.isoformat(), "--horizon", "120d", "--snapshots", "2",
+    res = clv("train", "-t", tx, "--as-of", AS_OF.isoformat(), "--horizon", "120d", "--snapshots", "6",
               "--every", "56d", "--register-as", "cli-model", "--order-col", "order_id")  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     assert "BTYD baseline" in res.stdout and "@challenger" in res.stdout
