@@ -24,7 +24,7 @@ from training.train import TrainConfig, train  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--snapshots", type=int, default=6)
+    parser.add_argument("--snapshots", type=int, default=TrainConfig.snapshots)
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -39,7 +39,9 @@ def main() -> None:
         result = train(log, cfg.end, config, progress=lambda msg: steps.append((time.perf_counter(), msg)))
         total = time.perf_counter() - t0
         fits = result.backtest_fit, result.final_fit
-        detail = ", ".join(f"{f.train_rows:,} train / {f.refit_rows:,} refit rows" for f in fits)
+        detail = ", ".join(
+            f"{f.train_rows:,} train / {sum(f.validation_rows.values()):,} validation rows" for f in fits
+        )
         rows.append((f"train ({args.snapshots} full snapshots, backtest + final)", total, detail))
         feats = build_features(log, cfg.end)
         for reasons in (False, True):

@@ -14,8 +14,8 @@ class BoosterConfig:
     """LightGBM settings; defaults are conservative for logs of any size (see README "Models")."""
 
     learning_rate: float = 0.05
-    num_leaves: int = 31
-    min_child_samples: int = 200
+    num_leaves: int = 15
+    min_child_samples: int = 1000
     feature_fraction: float = 0.9
     bagging_fraction: float = 0.7
     lambda_l2: float = 1.0

@@ -21,8 +21,8 @@ def _log_base(base: np.ndarray) -> np.ndarray:
 
 @dataclass
 class BaselineCorrectedRegressor:
-    """A non-negative target (spend, purchases): model^w x baseline^(1 - w), where the model is the season-scaled
-    baseline x the trees' correction and ``w`` the blend weight chosen on validation customers.
+    """A non-negative target (spend, purchases): level x model^w x baseline^(1 - w), where the model is the
+    season-scaled baseline x the trees' correction and ``w`` the blend weight chosen on validation customers.
 
     ``objective`` is ``tweedie`` for spend (many zeros, long tail) or ``poisson`` for counts. Negative targets
     (net returns) are clipped at 0 for fitting. ``booster_`` None: the baseline alone.
@@ -33,6 +33,7 @@ class BaselineCorrectedRegressor:
     features: list[str] = field(default_factory=list)
     booster_: lgb.Booster | None = None
     choice_: Choice = field(default_factory=lambda: Choice(weight=0.0))
+    level_: float = 1.0  # set by training when the season ahead is unknown: the baseline's total over the population
 
     def _params(self) -> dict:
         extra = {"tweedie_variance_power": TWEEDIE_POWER} if self.objective == "tweedie" else {}
@@ -78,7 +79,7 @@ class BaselineCorrectedRegressor:
         base = np.maximum(np.asarray(baseline, dtype=float), FLOOR)
         if w == 0.0:
             return np.asarray(baseline, dtype=float).copy()
-        return np.exp(w * np.log(self._unlevelled(x, init)) + (1 - w) * np.log(base))
+        return self.level_ * np.exp(w * np.log(self._unlevelled(x, init)) + (1 - w) * np.log(base))
 
     def to_dict(self) -> dict:
         return {
@@ -87,6 +88,7 @@ class BaselineCorrectedRegressor:
             "features": self.features,
             "booster": self.booster_.model_to_string() if self.booster_ is not None else None,
             "choice": self.choice_.to_dict(),
+            "level": self.level_,
         }
 
     @classmethod
@@ -97,6 +99,7 @@ class BaselineCorrectedRegressor:
             features=list(d["features"]),
             booster_=lgb.Booster(model_str=d["booster"]) if d["booster"] else None,
             choice_=Choice.from_dict(d["choice"]),
+            level_=float(d["level"]),
         )
 
 
@@ -132,8 +135,10 @@ class IntervalBands:
                 lo.append(lo[-1] if lo else 0.0)
                 hi.append(hi[-1] if hi else 1.0)
                 continue
-            k_lo = math.floor((n + 1) * alpha)  # the k-th smallest is a valid lower bound; k = 0: none but 0
-            k_hi = math.ceil((n + 1) * (1 - alpha))  # the k-th smallest is a valid upper bound; k > n: the largest
+            # The k-th smallest is a valid bound (k_lo = 0: none but 0; k_hi > n: the largest); 1e-9 absorbs rounding
+            # in (1 - coverage) / 2.
+            k_lo = math.floor((n + 1) * alpha + 1e-9)
+            k_hi = math.ceil((n + 1) * (1 - alpha) - 1e-9)
             lo.append(float(r[k_lo - 1]) if k_lo >= 1 else 0.0)
             hi.append(float(r[min(k_hi, n) - 1]))
         return cls(edges=edges.tolist(), lower=lo, upper=hi, coverage=coverage)

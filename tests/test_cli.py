@@ -101,8 +101,18 @@ def test_generate_then_features_on_its_output(tmp_path):
 def test_demo_runs_end_to_end_on_a_local_store(tmp_path):
     res = clv("demo", "--customers", "3000", "--workdir", "demo", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
-    for text in ("BTYD baseline", "promoted version 1", "value at risk", "mlflow ui --backend-store-uri"):
+    for text in (
+        "BTYD baseline",
+        "what ships",
+        "95 % paired bootstrap",
+        "value at risk",
+        "mlflow ui --backend-store-uri",
+    ):
         assert text in res.stdout
+    # Promoted, or refused with the reason and scored with the challenger: either way the demo runs to the end.
+    assert "promoted version 1 to @champion" in res.stdout or (
+        "not promoted: worse than the baseline beyond noise" in res.stdout and "@challenger" in res.stdout
+    )
     scores = pd.read_parquet(tmp_path / "demo" / "scores.parquet")
     assert len(scores) == 3000 and scores["churn_probability"].between(0, 1).all()
     assert (tmp_path / "mlflow.db").exists()  # the default store is in the working directory

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.blend import choose, log_loss, poisson_deviance, tweedie_deviance
 from models.clv import IntervalBands
 from models.drift import psi, reference_bins
-from models.explain import readable, top_reasons
+from models.explain import baseline_contributions, readable, top_reasons
 from models.matrix import feature_columns, to_matrix
 from models.segments import SegmentConfig, value_risk_segment, value_thresholds
 
@@ -48,18 +49,69 @@ def test_psi_is_zero_for_the_same_population_and_grows_with_shift():
     assert psi(bins, shifted)["x"] == pytest.approx(expected, rel=1e-6)
 
 
-def test_interval_bands_cover_eighty_percent_even_with_ties_at_zero():
+def test_interval_bands_are_conformal_order_statistics_by_hand():
+    # One band (fewer than 200 customers), n = 19 ratios 1..19: the lower bound is the floor(20 x 0.1) = 2nd
+    # smallest, the upper the ceil(20 x 0.9) = 18th smallest.
+    bands = IntervalBands.fit(np.ones(19), np.arange(1.0, 20.0))
+    assert bands.edges == [] and bands.lower == [2.0] and bands.upper == [18.0]
+    lo, hi = bands.predict(np.array([10.0]))
+    assert lo[0] == 20.0 and hi[0] == 180.0
+    # Five of 19 spent nothing (or returned goods): the honest P10 is 0.
+    with_zeros = IntervalBands.fit(np.ones(19), np.array([0.0] * 4 + [-3.0] + list(range(1, 15))))
+    assert with_zeros.lower == [0.0] and with_zeros.upper == [13.0]
+    # n = 5: no order statistic is a valid P10 (floor(6 x 0.1) = 0) and the P90 is the largest.
+    assert IntervalBands.fit(np.ones(5), np.arange(1.0, 6.0)).lower == [0.0]
+    assert IntervalBands.fit(np.ones(5), np.arange(1.0, 6.0)).upper == [5.0]
+
+
+def test_interval_bands_hold_both_tails_on_fresh_customers_with_ties_at_zero():
     rng = np.random.default_rng(0)
-    pred = rng.uniform(0, 100, 20_000)
-    actual = np.where(rng.random(20_000) < 0.5, 0.0, rng.gamma(2.0, pred / 2))  # half are zero
-    bands = IntervalBands.fit(pred, actual, bands=10)
+
+    def customers(n):
+        pred = rng.uniform(1, 100, n)
+        return pred, np.where(rng.random(n) < 0.5, 0.0, rng.gamma(2.0, pred))  # half buy nothing
+
+    bands = IntervalBands.fit(*customers(20_000))
+    assert len(bands.edges) == 9  # ten bands of predicted value
+    pred, actual = customers(20_000)
     lo, hi = bands.predict(pred)
-    inside = (actual >= lo) & (actual <= hi)
-    assert inside.mean() == pytest.approx(0.8, abs=0.02)
-    fresh_pred = rng.uniform(0, 100, 20_000)
-    fresh = np.where(rng.random(20_000) < 0.5, 0.0, rng.gamma(2.0, fresh_pred / 2))
-    lo, hi = bands.predict(fresh_pred)
-    assert ((fresh >= lo) & (fresh <= hi)).mean() == pytest.approx(0.8, abs=0.03)
+    assert (lo == 0).all()  # half of every band spends nothing: P10 = 0 is the honest answer
+    assert (actual > hi).mean() == pytest.approx(0.1, abs=0.01)
+    assert (hi > pred).mean() > 0.99  # yet the upper bound says more than the point forecast
+
+
+def test_blend_weight_is_the_best_scoring_and_ties_go_to_the_baseline():
+    choice = choose(lambda w: (w - 0.3) ** 2, rows=7)
+    assert choice.weight == 0.3 and choice.name == "blend" and choice.rows == 7
+    assert choice.scores == {"model": pytest.approx(0.49), "baseline": pytest.approx(0.09), "chosen": 0.0}
+    assert choose(lambda w: 1.0, rows=1).weight == 0.0  # nothing to gain: the baseline, as is
+    assert choose(lambda w: -w, rows=1).name == "model"
+
+
+def test_deviances_by_hand():
+    # Poisson: 2 [y log(y / mu) - (y - mu)]; y = 0 leaves 2 mu.
+    assert poisson_deviance(np.array([2.0, 0.0]), np.array([1.0, 0.5])) == pytest.approx(
+        (2 * (2 * np.log(2) - 1) + 2 * 0.5) / 2
+    )
+    # Tweedie p = 1.5 at y = mu is 0; at y = 0 it is 2 mu^0.5 / 0.5 = 4 sqrt(mu).
+    assert tweedie_deviance(np.array([3.0]), np.array([3.0])) == pytest.approx(0.0, abs=1e-12)
+    assert tweedie_deviance(np.array([0.0]), np.array([4.0])) == pytest.approx(8.0)
+    assert log_loss(np.array([1, 0]), np.array([0.0, 0.0])) == pytest.approx(np.log(2))
+
+
+def test_baseline_shapley_values_by_hand():
+    ref = {"frequency": 1.0, "recency": 10.0, "days_since_last": 5.0}
+    # Additive in (frequency, recency, T = recency + days_since_last - 1): 2 f + 3 r + 5 T = 2 f + 8 r + 5 d - 5.
+    linear = baseline_contributions(
+        lambda f, r, t: 2 * f + 3 * r + 5 * t, np.array([3.0]), np.array([20.0]), np.array([1.0]), ref
+    )
+    assert linear.tolist() == [[2 * 2.0, 8 * 10.0, 5 * -4.0]]
+    # A product: the three values share the interaction equally and sum to f(x) - f(reference).
+    fx = baseline_contributions(
+        lambda f, r, t: f * r * t, np.array([2.0, 1.0]), np.array([4.0, 10.0]), np.array([3.0, 5.0]), ref
+    )
+    assert fx.sum(axis=1) == pytest.approx([2 * 4 * 6 - 1 * 10 * 14, 0.0])
+    assert fx[1].tolist() == [0.0, 0.0, 0.0]  # the reference customer itself: nothing to explain
 
 
 def test_feature_matrix_excludes_labels_and_ids_and_codes_segments():

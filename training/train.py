@@ -107,6 +107,12 @@ def validation_fold(frame: pd.DataFrame) -> np.ndarray:
     return (pd.util.hash_pandas_object(frame["customer_id"], index=False).to_numpy() % 10).astype(int)
 
 
+def _total_ratio(target, current) -> float:
+    """The factor that brings ``current``'s total to ``target``'s (1 when either is not positive)."""
+    want, have = float(np.sum(target)), float(np.sum(current))
+    return want / have if want > 0 and have > 0 else 1.0
+
+
 def reason_reference(reference: pd.DataFrame, baseline, horizon_days: int, segments: SegmentConfig) -> dict[str, float]:
     """The customer whose baseline churn risk is nearest the edge of the safe band (``watch_from``): reasons say
     what moves a score away from a customer who is just safe, so an at-risk score is explained by what raises it."""
@@ -197,10 +203,6 @@ def fit_bundle(
         best = {k: m.booster_.best_iteration for k, m in (("churn", churn), ("clv", spend), ("purchases", purchases))}
     else:
         say(f"shipping the BTYD baseline alone for {end}: {reason}")
-    bands = folds["intervals"]
-    band_pred = spend.predict(
-        to_matrix(bands, features), season_base(bands, "btyd_expected_value"), bands["btyd_expected_value"].to_numpy()
-    )
     reference = store.features(end)
     bundle = ModelBundle(
         horizon_days=h,
@@ -210,7 +212,7 @@ def fit_bundle(
         churn=churn,
         clv=spend,
         purchases=purchases,
-        intervals=IntervalBands.fit(band_pred, bands["future_spend"].to_numpy()),
+        intervals=IntervalBands(lower=[0.0], upper=[1.0]),  # fitted below, once the level is set
         value_thresholds=(0.0, 0.0),
         segment_config=config.segments,
         feature_config=asdict(store.config),
@@ -219,6 +221,18 @@ def fit_bundle(
         reason_reference=reason_reference(reference, store.baseline(end), h, config.segments),
     )
     preview = bundle.predict(reference, reasons=False)
+    if not season and reason is None:
+        # The season ahead is unknown to the trees (no training window had a year before it), and their level comes
+        # from other seasons: keep the baseline's stationary total over the customers being scored, and the ranking.
+        base = baseline_columns(reference, bundle.baseline, h)
+        spend.level_ = _total_ratio(base["btyd_expected_value"], preview["predicted_clv"])
+        purchases.level_ = _total_ratio(base["btyd_expected_purchases"], preview["expected_purchases"])
+        preview = bundle.predict(reference, reasons=False)
+    bands = folds["intervals"]
+    band_pred = spend.predict(
+        to_matrix(bands, features), season_base(bands, "btyd_expected_value"), bands["btyd_expected_value"].to_numpy()
+    )
+    bundle.intervals = IntervalBands.fit(band_pred, bands["future_spend"].to_numpy())
     bundle.value_thresholds = value_thresholds(preview["predicted_clv"].to_numpy(), config.segments)
     bundle.drift_reference = reference_bins(reference, [f for f in features if f in reference.columns])
     report = FitReport(

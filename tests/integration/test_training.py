@@ -23,6 +23,10 @@ def test_backtest_reports_model_and_baseline(trained):
     for key in ("roc_auc", "brier", "gini", "top10_capture", "rmse", "decile_mape", "aggregate_error"):
         assert f"model.{key}" in m and f"baseline.{key}" in m and f"lift.{key}" in m
     assert m["lift.roc_auc"] == pytest.approx(m["model.roc_auc"] - m["baseline.roc_auc"])
+    # The aggregate error's lift compares sizes: a signed difference would reward overshooting the other way.
+    assert m["lift.aggregate_error"] == pytest.approx(
+        abs(m["model.aggregate_error"]) - abs(m["baseline.aggregate_error"])
+    )
     assert 0.5 < m["model.roc_auc"] <= 1.0
     assert 0.0 <= m["model.interval_coverage"] <= 1.0
     # The backtest model never saw a label after its cutoff; the test window is the last horizon.
@@ -208,3 +212,20 @@ def test_single_record_path_matches_the_batch_path(trained):
         for col in ("churn_probability", "predicted_clv", "clv_lower", "clv_upper", "expected_purchases"):
             assert one[col] == pytest.approx(batch[col].iloc[i], rel=1e-12), col
         assert one["segment"] == batch["segment"].iloc[i] and one["top_reasons"] == batch["top_reasons"].iloc[i]
+
+
+def test_reasons_explain_the_whole_score_and_name_no_snapshot_inputs(trained, generated):
+    from features import ColumnMap, read_transactions
+    from training.score import score
+
+    log = read_transactions(generated["transactions"], ColumnMap(order="order_id", cost="cost"))
+    scores = score(log, AS_OF, trained.bundle).predictions
+    first = scores["top_reasons"].str.split("; ").str[0]
+    at_risk, safe = scores["segment"].str.endswith("at risk"), scores["segment"].str.endswith("safe")
+    assert at_risk.sum() > 100 and safe.sum() > 20
+    # An at-risk score is explained by what raises it, a safe one by what lowers it.
+    assert first[at_risk].str.contains("raises churn risk").mean() > 0.95
+    assert first[safe].str.contains("lowers churn risk").mean() > 0.95
+    words = " ".join(scores["top_reasons"])
+    for snapshot_level in ("season", "horizon", "baseline"):
+        assert snapshot_level not in words
