@@ -1,5 +1,6 @@
 """What ships for each output: the model, the BTYD baseline or a blend of the two, chosen on held-out validation
-customers by a proper score, so that the shipped forecast is never worse than the baseline where it was chosen.
+customers by a proper score, so that the shipped forecast is never worse than the baseline where it was chosen, and
+moves away from the baseline only for a gain beyond noise there.
 
 A blend weight ``w`` mixes on the log scale: log-odds for churn, logs for spend and purchases (a geometric blend),
 so ``w = 1`` is the model alone and ``w = 0`` the baseline exactly as it is.
@@ -37,34 +38,39 @@ class Choice:
         return cls(weight=float(d["weight"]), scores=dict(d.get("scores", {})), rows=int(d.get("rows", 0)))
 
 
-def choose(score: Callable[[float], float], rows: int) -> Choice:
-    """The weight of :data:`WEIGHTS` with the lowest score (ties go to the baseline side: the simpler forecast)."""
-    scores = {w: float(score(w)) for w in WEIGHTS}
+def choose(row_loss: Callable[[float], np.ndarray]) -> Choice:
+    """The weight of :data:`WEIGHTS` with the lowest mean loss, if it beats the baseline (``w = 0``) beyond noise:
+    by more than two standard errors of the per-row loss differences (paired). Otherwise the baseline, as is."""
+    losses = {w: np.asarray(row_loss(w), dtype=float) for w in WEIGHTS}
+    scores = {w: float(v.mean()) for w, v in losses.items()}
     best = min(WEIGHTS, key=lambda w: (scores[w], w))
-    return Choice(
-        weight=best, scores={"model": scores[1.0], "baseline": scores[0.0], "chosen": scores[best]}, rows=rows
-    )
+    gain = losses[0.0] - losses[best]
+    n = gain.size
+    noise = 2.0 * float(gain.std(ddof=1)) / np.sqrt(n) if n > 1 else np.inf
+    if not gain.mean() > noise:
+        best = 0.0
+    return Choice(weight=best, scores={"model": scores[1.0], "baseline": scores[0.0], "chosen": scores[best]}, rows=n)
 
 
-def log_loss(y: np.ndarray, logit: np.ndarray) -> float:
-    """Mean binary log loss from log-odds (stable for large margins)."""
+def log_loss(y: np.ndarray, logit: np.ndarray) -> np.ndarray:
+    """Binary log loss per row from log-odds (stable for large margins)."""
     y = np.asarray(y, dtype=float)
-    return float(np.mean(np.logaddexp(0.0, logit) - y * logit))
+    return np.logaddexp(0.0, logit) - y * logit
 
 
-def tweedie_deviance(y: np.ndarray, pred: np.ndarray, power: float = TWEEDIE_POWER) -> float:
-    """Mean Tweedie deviance (1 < power < 2) of non-negative targets: the spend model's own loss."""
+def tweedie_deviance(y: np.ndarray, pred: np.ndarray, power: float = TWEEDIE_POWER) -> np.ndarray:
+    """Tweedie deviance per row (1 < power < 2) of non-negative targets: the spend model's own loss."""
     y = np.maximum(np.asarray(y, dtype=float), 0.0)
     mu = np.maximum(np.asarray(pred, dtype=float), FLOOR)
     a = np.power(y, 2 - power) / ((1 - power) * (2 - power))
     b = y * np.power(mu, 1 - power) / (1 - power)
     c = np.power(mu, 2 - power) / (2 - power)
-    return float(np.mean(2 * (a - b + c)))
+    return 2 * (a - b + c)
 
 
-def poisson_deviance(y: np.ndarray, pred: np.ndarray) -> float:
-    """Mean Poisson deviance of non-negative counts: the purchases model's own loss."""
+def poisson_deviance(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Poisson deviance per row of non-negative counts: the purchases model's own loss."""
     y = np.maximum(np.asarray(y, dtype=float), 0.0)
     mu = np.maximum(np.asarray(pred, dtype=float), FLOOR)
     term = np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / mu), 0.0)
-    return float(np.mean(2 * (term - (y - mu))))
+    return 2 * (term - (y - mu))

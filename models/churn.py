@@ -52,7 +52,7 @@ class ChurnModel:
         if self.booster_ is None or np.unique(y).size < 2:
             return self
         model, baseline = self._model_logit(x, base), logit(base)
-        self.choice_ = choose(lambda w: log_loss(y, w * model + (1 - w) * baseline), len(y))
+        self.choice_ = choose(lambda w: log_loss(y, w * model + (1 - w) * baseline))
         return self
 
     def _model_logit(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ class BaselineCorrectedRegressor:
         extra = {"tweedie_variance_power": TWEEDIE_POWER} if self.objective == "tweedie" else {}
         return self.config.params(self.objective, **extra)
 
-    def _deviance(self, y, pred) -> float:
+    def _deviance(self, y, pred) -> np.ndarray:
         return tweedie_deviance(y, pred) if self.objective == "tweedie" else poisson_deviance(y, pred)
 
     def fit(self, x_train, y_train, init_train, x_val, y_val, init_val, features: list[str]):
@@ -65,9 +65,7 @@ class BaselineCorrectedRegressor:
         if self.booster_ is None:
             return self
         model, base = self._unlevelled(x, init), np.maximum(np.asarray(baseline, dtype=float), FLOOR)
-        self.choice_ = choose(
-            lambda w: self._deviance(y, np.exp(w * np.log(model) + (1 - w) * np.log(base))), len(np.asarray(y))
-        )
+        self.choice_ = choose(lambda w: self._deviance(y, np.exp(w * np.log(model) + (1 - w) * np.log(base))))
         return self
 
     def _unlevelled(self, x: np.ndarray, init: np.ndarray) -> np.ndarray:

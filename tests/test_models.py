@@ -80,23 +80,35 @@ def test_interval_bands_hold_both_tails_on_fresh_customers_with_ties_at_zero():
     assert (hi > pred).mean() > 0.99  # yet the upper bound says more than the point forecast
 
 
-def test_blend_weight_is_the_best_scoring_and_ties_go_to_the_baseline():
-    choice = choose(lambda w: (w - 0.3) ** 2, rows=7)
-    assert choice.weight == 0.3 and choice.name == "blend" and choice.rows == 7
-    assert choice.scores == {"model": pytest.approx(0.49), "baseline": pytest.approx(0.09), "chosen": 0.0}
-    assert choose(lambda w: 1.0, rows=1).weight == 0.0  # nothing to gain: the baseline, as is
-    assert choose(lambda w: -w, rows=1).name == "model"
+def test_blend_weight_is_the_best_scoring_when_it_beats_the_baseline_beyond_noise():
+    rows = np.arange(100.0)
+    # Per-row loss (w - 0.3)^2 + row noise shared by every w: the gain over w = 0 is 0.09 on every row, no noise.
+    choice = choose(lambda w: (w - 0.3) ** 2 + rows)
+    assert choice.weight == 0.3 and choice.name == "blend" and choice.rows == 100
+    assert choice.scores == {
+        "model": pytest.approx(0.49 + 49.5),
+        "baseline": pytest.approx(0.09 + 49.5),
+        "chosen": pytest.approx(49.5),
+    }
+    assert choose(lambda w: np.ones(5)).weight == 0.0  # nothing to gain: the baseline, as is
+    assert choose(lambda w: -w * np.ones(5)).name == "model"
+    # A mean gain of 0.1 whose row gains are +-1 (standard error 0.1 on 100 rows): inside the noise, baseline.
+    swing = np.where(np.arange(100) % 2 == 0, 1.0, -1.0)
+    assert choose(lambda w: -w * (0.1 + swing)).weight == 0.0
+    # The same gain on 10,000 rows (standard error 0.01): beyond it, the model.
+    swing = np.where(np.arange(10_000) % 2 == 0, 1.0, -1.0)
+    assert choose(lambda w: -w * (0.1 + swing)).weight == 1.0
 
 
 def test_deviances_by_hand():
     # Poisson: 2 [y log(y / mu) - (y - mu)]; y = 0 leaves 2 mu.
     assert poisson_deviance(np.array([2.0, 0.0]), np.array([1.0, 0.5])) == pytest.approx(
-        (2 * (2 * np.log(2) - 1) + 2 * 0.5) / 2
+        [2 * (2 * np.log(2) - 1), 2 * 0.5]
     )
     # Tweedie p = 1.5 at y = mu is 0; at y = 0 it is 2 mu^0.5 / 0.5 = 4 sqrt(mu).
-    assert tweedie_deviance(np.array([3.0]), np.array([3.0])) == pytest.approx(0.0, abs=1e-12)
-    assert tweedie_deviance(np.array([0.0]), np.array([4.0])) == pytest.approx(8.0)
-    assert log_loss(np.array([1, 0]), np.array([0.0, 0.0])) == pytest.approx(np.log(2))
+    assert tweedie_deviance(np.array([3.0]), np.array([3.0])) == pytest.approx([0.0], abs=1e-12)
+    assert tweedie_deviance(np.array([0.0]), np.array([4.0])) == pytest.approx([8.0])
+    assert log_loss(np.array([1, 0]), np.array([0.0, 0.0])) == pytest.approx([np.log(2)] * 2)
 
 
 def test_baseline_shapley_values_by_hand():
