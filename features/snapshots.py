@@ -53,8 +53,8 @@ def build_training_frame(
         plan = [s for s in plan if s.window_days == horizon_days]
     if not any(s.window_days == horizon_days for s in plan):
         raise InputError(
-            f"history from {first_day} to {as_of} is too short for a {horizon_days}-day horizon: the first "
-            f"full label window must start after the first purchase day; use a shorter horizon or a later as_of"
+            f"history from {first_day} to {as_of} is too short for a {horizon_days}-day horizon: no cutoff with 28 "
+            f"days of log before it has a full label window before as_of; use a shorter horizon or a later as_of"
         )
     frames = []
     for snap in plan:

@@ -59,13 +59,29 @@ class BaselineCorrectedRegressor:
         self.choice_ = Choice(weight=1.0)
         return self
 
-    def calibrate(self, x, y, init, baseline):
-        """On held-out rows: the blend weight with the ``baseline`` forecast, by the objective's deviance. The level
-        is not re-anchored on them: one window's level carries its own season into every other."""
+    def calibrate(self, x, y, init, baseline, level_on: tuple | None = None):
+        """On held-out rows: the blend weight with the ``baseline`` forecast, by the objective's deviance (not
+        re-anchored on them: one window's level carries its own season into every other). ``level_on``: a
+        population as (matrix, boosting start, baseline forecast) over which each candidate's total is held at the
+        baseline's, for when the season ahead is unknown; the level is part of what each candidate is scored as."""
         if self.booster_ is None:
             return self
         model, base = self._unlevelled(x, init), np.maximum(np.asarray(baseline, dtype=float), FLOOR)
-        self.choice_ = choose(lambda w: self._deviance(y, np.exp(w * np.log(model) + (1 - w) * np.log(base))))
+        if level_on is not None:
+            pop_model = self._unlevelled(level_on[0], level_on[1])
+            pop_base = np.maximum(np.asarray(level_on[2], dtype=float), FLOOR)
+
+        def level(w: float) -> float:
+            if level_on is None or w == 0.0:
+                return 1.0
+            total = float(np.sum(np.exp(w * np.log(pop_model) + (1 - w) * np.log(pop_base))))
+            return float(np.sum(level_on[2])) / total if total > 0 and np.sum(level_on[2]) > 0 else 1.0
+
+        def mix(w: float) -> np.ndarray:
+            return level(w) * np.exp(w * np.log(model) + (1 - w) * np.log(base))
+
+        self.choice_ = choose(lambda w: self._deviance(y, mix(w)))
+        self.level_ = level(self.choice_.weight)
         return self
 
     def _unlevelled(self, x: np.ndarray, init: np.ndarray) -> np.ndarray:

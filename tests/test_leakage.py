@@ -118,7 +118,9 @@ def test_the_planner_never_plans_a_label_past_its_end(history, horizon, snapshot
     first, as_of = START, START + dt.timedelta(days=history)
     if history < MIN_TRAIN_HISTORY_DAYS:
         return
-    end = as_of - dt.timedelta(days=backtest_window(history, horizon)) if backtest else as_of
+    # As training calls it: the backtest bundle ends one backtest window before as_of and forecasts that window.
+    window = backtest_window(history, horizon)
+    end, horizon = (as_of - dt.timedelta(days=window), window) if backtest else (as_of, horizon)
     grid = Grid(as_of, training_every(every, history), first)
     plan = plan_frames(end, horizon, snapshots, grid)
     v = plan.validation

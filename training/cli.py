@@ -180,7 +180,9 @@ def features_cmd(
 @handle_errors
 def train(
     transactions: TransactionsOpt,
-    as_of: Annotated[str, typer.Option(help="Train on rows before this date; the backtest is the last horizon.")],
+    as_of: Annotated[
+        str, typer.Option(help="Train on rows before this date; the backtest is the last horizon (shorter logs: less).")
+    ],
     horizon: Annotated[str, typer.Option(help="Prediction horizon, e.g. 181d or 26w.")] = "181d",
     snapshots: Annotated[
         int,
@@ -263,13 +265,42 @@ def promote(
     run_promote(name, force, tracking_uri)
 
 
-def run_promote(name: str, force: bool, tracking_uri: str | None) -> bool:
-    """Judge the challenger on its latest backtest window against the baseline and the champion (scored on the
-    same customers over the same window length); promote when it is not worse beyond noise, or with ``force``."""
+def _judge(client, name: str, challenger, champion):
+    """The verdict on the challenger's backtest window, and that window's length in days."""
     import dataclasses
 
     from training import tracking
     from training.promote import judge
+
+    frame = tracking.load_backtest_frame(client, challenger)
+    window = int(frame["backtest_window_days"].iloc[0])
+    if champion is not None:
+        with err.status(f"scoring champion v{champion.version} on the challenger's {window}-day backtest window"):
+            try:
+                bundle, _ = tracking.load_bundle(f"models:/{name}/{champion.version}")
+            except Exception as exc:  # e.g. a bundle format of another code version
+                raise InputError(
+                    f"cannot load champion v{champion.version} to compare: {str(exc).splitlines()[0]}; retrain it, "
+                    "or promote with --force"
+                ) from None
+            scored = dataclasses.replace(bundle, horizon_days=window).predict(frame, reasons=False)
+        if dt.date.fromisoformat(bundle.trained_as_of) > frame["snapshot"].iloc[0].date():  # the window's cutoff
+            out.print(
+                f"note: champion v{champion.version} was trained on data up to {bundle.trained_as_of}, inside this "
+                "window: the comparison favours it",
+                soft_wrap=True,
+            )
+        frame = frame.assign(
+            champion_churn=scored["churn_probability"].to_numpy(), champion_clv=scored["predicted_clv"].to_numpy()
+        )
+    with err.status(f"comparing on {len(frame):,} customers (paired bootstrap)"):
+        return judge(frame, champion is not None), window
+
+
+def run_promote(name: str, force: bool, tracking_uri: str | None) -> bool:
+    """Judge the challenger on its latest backtest window against the baseline and the champion (scored on the
+    same customers over the same window length); promote when it is not worse beyond noise, or with ``force``."""
+    from training import tracking
 
     client = tracking.connect(tracking_uri)
     challenger = tracking.alias_version(client, name, "challenger")
@@ -279,17 +310,17 @@ def run_promote(name: str, force: bool, tracking_uri: str | None) -> bool:
     if champion is not None and champion.version == challenger.version:
         out.print(f"version {challenger.version} is already the champion")
         return True
-    frame = tracking.load_backtest_frame(client, challenger)
-    window = int(frame["backtest_window_days"].iloc[0])
-    if champion is not None:
-        with err.status(f"scoring champion v{champion.version} on the challenger's {window}-day backtest window"):
-            bundle, _ = tracking.load_bundle(f"models:/{name}/{champion.version}")
-            scored = dataclasses.replace(bundle, horizon_days=window).predict(frame, reasons=False)
-        frame = frame.assign(
-            champion_churn=scored["churn_probability"].to_numpy(), champion_clv=scored["predicted_clv"].to_numpy()
-        )
-    with err.status(f"comparing on {len(frame):,} customers (paired bootstrap)"):
-        verdict = judge(frame, champion is not None)
+    try:
+        verdict, window = _judge(client, name, challenger, champion)
+    except InputError as exc:
+        if not force:
+            raise
+        out.print(f"[bold yellow]not judged[/]: {exc}", soft_wrap=True)
+        verdict, window = None, None
+    if verdict is None:
+        tracking.set_alias(client, name, "champion", challenger.version)
+        out.print(f"[bold green]promoted[/] version {challenger.version} to @champion (forced, not judged)")
+        return True
     show.promotion(out, verdict, challenger.version, champion.version if champion else None, window)
     if verdict.promote or force:
         tracking.set_alias(client, name, "champion", challenger.version)

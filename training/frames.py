@@ -48,6 +48,7 @@ class SnapshotStore:
     _baselines: dict = field(default_factory=dict)
     _profiles: dict = field(default_factory=dict)
     first_day: dt.date | None = None
+    last_day: dt.date | None = None  # the log's last day with a row (a purchase or a return)
     totals: pd.Series | None = None
 
     def __post_init__(self) -> None:
@@ -56,8 +57,8 @@ class SnapshotStore:
             bucket = (daily.customer_id.hash() % SAMPLE_BUCKETS).abs()
             daily = daily.filter(bucket < int(round(self.sample_share * SAMPLE_BUCKETS)))
         self._daily = daily.cache()
-        first = self._daily.aggregate(d=self._daily.day.min()).execute()["d"].iloc[0]
-        self.first_day = first.date() if hasattr(first, "date") else first
+        span = self._daily.aggregate(first=self._daily.day.min(), last=self._daily.day.max()).execute().iloc[0]
+        self.first_day, self.last_day = (d.date() if hasattr(d, "date") else d for d in (span["first"], span["last"]))
         self.totals = purchase_totals(self._daily)
 
     def profile(self, cutoff: dt.date) -> list[float] | None:

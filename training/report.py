@@ -101,7 +101,7 @@ def shap_summary(result, rows: int = 5000) -> pd.Series:
     Shapley values) on a sample of the test customers."""
     from models.matrix import to_matrix
 
-    bundle = result.bundle
+    bundle = result.backtest_bundle  # the bundle those customers were scored by
     test = result.test_frame.sample(n=min(rows, len(result.test_frame)), random_state=0)
     contrib = bundle.contributions(test, to_matrix(test.assign(horizon_days=bundle.horizon_days), bundle.features))
     values = np.abs(contrib[:, : len(bundle.features)]).mean(axis=0)

@@ -87,7 +87,9 @@ def log_training(
             facts
             | {
                 "git_commit": git_commit(),
-                "final_model": "early-stopped booster, calibrated and blended with the baseline on held-out customers",
+                "final_model": f"the BTYD baseline alone: {result.final_fit.baseline_only}"
+                if result.final_fit.baseline_only
+                else "early-stopped boosters, blended with the baseline as chosen on held-out customers",
                 "customer_sample_share": f"{result.customer_share:.4f}",
             }
         )
@@ -189,10 +191,6 @@ def alias_version(client: MlflowClient, name: str, alias: str):
         return client.get_model_version_by_alias(name, alias)
     except mlflow.exceptions.MlflowException:
         return None
-
-
-def run_metrics(client: MlflowClient, mv) -> dict[str, float]:
-    return client.get_run(mv.run_id).data.metrics if mv is not None else {}
 
 
 def load_bundle(model_uri: str):

@@ -1,5 +1,6 @@
-"""Fit the churn, CLV and purchase models on point-in-time frames, backtest them out of time against the BTYD
-baseline, and refit the final bundle. No MLflow here: ``training.tracking`` records what this returns."""
+"""Fit the churn, CLV and purchase models on point-in-time frames, choose what ships against the BTYD baseline on
+held-out customers, backtest that out of time, and fit the final bundle the same way. No MLflow here:
+``training.tracking`` records what this returns."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pandas as pd
 from features import FeatureConfig, InputError, TransactionLog, parse_horizon
 from features.planner import Grid, Snapshot, backtest_window, plan_frames, training_every
 from models.boosting import BoosterConfig
-from models.bundle import ModelBundle, baseline_columns
+from models.bundle import ModelBundle, add_baseline, add_season, baseline_columns
 from models.churn import ChurnModel
 from models.clv import BaselineCorrectedRegressor, IntervalBands
 from models.drift import reference_bins
@@ -107,10 +108,11 @@ def validation_fold(frame: pd.DataFrame) -> np.ndarray:
     return (pd.util.hash_pandas_object(frame["customer_id"], index=False).to_numpy() % 10).astype(int)
 
 
-def _total_ratio(target, current) -> float:
-    """The factor that brings ``current``'s total to ``target``'s (1 when either is not positive)."""
-    want, have = float(np.sum(target)), float(np.sum(current))
-    return want / have if want > 0 and have > 0 else 1.0
+def _level_population(reference: pd.DataFrame, baseline, end: dt.date, h: int, features: list[str], column: str):
+    """The customers to be scored at ``end`` as (matrix, boosting start, baseline forecast) of ``column``: where the
+    season ahead is unknown, the shipped total over them is held at the baseline's (see ``calibrate``)."""
+    frame = add_season(add_baseline(reference, baseline, h), None, end, h).assign(horizon_days=h)
+    return to_matrix(frame, features), season_base(frame, column), frame[column].to_numpy()
 
 
 def reason_reference(reference: pd.DataFrame, baseline, horizon_days: int, segments: SegmentConfig) -> dict[str, float]:
@@ -153,10 +155,12 @@ def fit_bundle(
     horizon_days: int,
     config: TrainConfig,
     progress: Callable[[str], None] | None = None,
+    baseline_only: str | None = None,
 ) -> tuple[ModelBundle, FitReport]:
     """The bundle that scores customers at ``end`` over ``horizon_days``: trees trained on windows that end by
-    the validation cutoff; validation customers split three ways: early stopping, then calibration and the choice
-    of model / baseline / blend per output, then the conformal interval bands. What ships is what was validated."""
+    the validation cutoff; validation customers split three ways: early stopping, then the choice of model /
+    baseline / blend per output, then the conformal interval bands. What ships is what was validated.
+    ``baseline_only``: ship the baseline alone, for this reason."""
     say = progress or (lambda _msg: None)
     h = horizon_days
     plan = plan_frames(end, h, config.snapshots, grid)
@@ -175,12 +179,13 @@ def fit_bundle(
         train, val = without_season(train), without_season(val)
     fold = validation_fold(val)
     folds = {name: val[np.isin(fold, list(part))] for name, part in VALIDATION_FOLDS.items()}
-    reason = _why_baseline_only(train, folds, plan.train)
+    reason = baseline_only or _why_baseline_only(train, folds, plan.train)
     features = feature_columns(val)
     churn = ChurnModel(config.booster, features)
     spend = BaselineCorrectedRegressor("tweedie", config.booster, features)
     purchases = BaselineCorrectedRegressor("poisson", config.booster, features)
     best: dict[str, int] = {}
+    reference, bundle_baseline = store.features(end), store.baseline(end)
     if reason is None:
         x_tr, stop, choose = to_matrix(train, features), folds["stop"], folds["choose"]
         x_stop, x_choose = to_matrix(stop, features), to_matrix(choose, features)
@@ -197,22 +202,23 @@ def fit_bundle(
             model.fit(
                 x_tr, train[target].to_numpy(), season_base(train, column),
                 x_stop, stop[target].to_numpy(), season_base(stop, column), features,
-            ).calibrate(
-                x_choose, choose[target].to_numpy(), season_base(choose, column), choose[column].to_numpy()
+            )  # fmt: skip
+            model.calibrate(
+                x_choose, choose[target].to_numpy(), season_base(choose, column), choose[column].to_numpy(),
+                level_on=None if season else _level_population(reference, bundle_baseline, end, h, features, column),
             )  # fmt: skip
         best = {k: m.booster_.best_iteration for k, m in (("churn", churn), ("clv", spend), ("purchases", purchases))}
     else:
         say(f"shipping the BTYD baseline alone for {end}: {reason}")
-    reference = store.features(end)
     bundle = ModelBundle(
         horizon_days=h,
         trained_as_of=end.isoformat(),
         features=features,
-        baseline=store.baseline(end),
+        baseline=bundle_baseline,
         churn=churn,
         clv=spend,
         purchases=purchases,
-        intervals=IntervalBands(lower=[0.0], upper=[1.0]),  # fitted below, once the level is set
+        intervals=IntervalBands(lower=[0.0], upper=[1.0]),  # fitted below, on the interval customers
         value_thresholds=(0.0, 0.0),
         segment_config=config.segments,
         feature_config=asdict(store.config),
@@ -221,13 +227,6 @@ def fit_bundle(
         reason_reference=reason_reference(reference, store.baseline(end), h, config.segments),
     )
     preview = bundle.predict(reference, reasons=False)
-    if not season and reason is None:
-        # The season ahead is unknown to the trees (no training window had a year before it), and their level comes
-        # from other seasons: keep the baseline's stationary total over the customers being scored, and the ranking.
-        base = baseline_columns(reference, bundle.baseline, h)
-        spend.level_ = _total_ratio(base["btyd_expected_value"], preview["predicted_clv"])
-        purchases.level_ = _total_ratio(base["btyd_expected_purchases"], preview["expected_purchases"])
-        preview = bundle.predict(reference, reasons=False)
     bands = folds["intervals"]
     band_pred = spend.predict(
         to_matrix(bands, features), season_base(bands, "btyd_expected_value"), bands["btyd_expected_value"].to_numpy()
@@ -316,10 +315,10 @@ def train(
     h = config.horizon_days
     if as_of <= store.first_day:
         raise InputError(f"--as-of {as_of} is not after the first day of the log ({store.first_day})")
-    last_day = store.totals.index.max().date() if len(store.totals) else store.first_day
+    last_day = store.last_day
     if as_of > last_day + dt.timedelta(days=1):
         raise InputError(
-            f"--as-of {as_of} is after the last purchase day of the log ({last_day}): the backtest's labels would "
+            f"--as-of {as_of} is after the last day of the log ({last_day}): the backtest's labels would "
             f"count days with no data as churn; use --as-of {last_day + dt.timedelta(days=1)} or earlier"
         )
     history = (as_of - store.first_day).days
@@ -328,6 +327,8 @@ def train(
     grid = Grid(as_of, training_every(config.every_days, history), store.first_day)
     say(f"backtest: model on data before {test_cutoff}, tested on [{test_cutoff}, {as_of})")
     backtest_bundle, backtest_fit = fit_bundle(store, grid, test_cutoff, window, config, say)
+    # A model that cannot be backtested does not ship: without one, the final bundle is the baseline alone too.
+    untested = backtest_fit.baseline_only and f"no model could be backtested ({backtest_fit.baseline_only})"
     test = store.snapshot(Snapshot(test_cutoff, window))
     if test.empty:
         raise InputError(f"no customer has a purchase before the backtest cutoff {test_cutoff}")
@@ -335,7 +336,7 @@ def train(
         test = without_season(test)
     backtest, metrics = evaluate(backtest_bundle, test)
     say("final model on everything up to as_of")
-    bundle, final_fit = fit_bundle(store, grid, as_of, h, config, say)
+    bundle, final_fit = fit_bundle(store, grid, as_of, h, config, say, baseline_only=untested or None)
     metrics |= choice_metrics(backtest_fit, "backtest") | choice_metrics(final_fit, "final")
     metrics["backtest.window_days"] = float(window)
     bundle.metrics = metrics

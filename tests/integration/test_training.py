@@ -41,7 +41,7 @@ def test_run_is_logged_with_params_metrics_plots_and_datasets(registered, mlflow
     assert run.info.status == "FINISHED"
     assert run.data.params["horizon"] == "120d" and run.data.params["booster.max_rounds"] == "150"
     assert "model.gini" in run.data.metrics and "baseline.gini" in run.data.metrics
-    assert run.data.tags["final_model"].startswith("early-stopped booster, calibrated and blended")
+    assert run.data.tags["final_model"].startswith("early-stopped boosters, blended with the baseline")
     assert "backtest/backtest.parquet" in {a.path for a in client.list_artifacts(run_id, "backtest")}
     for output in ("churn", "clv", "purchases"):
         assert 0.0 <= run.data.metrics[f"final.{output}_weight"] <= 1.0
