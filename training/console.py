@@ -110,20 +110,23 @@ def _fmt(value) -> str:
     return f"{value:.4f}"
 
 
-SHORT = {"roc_auc": "ROC AUC", "brier": "Brier", "gini": "Gini", "abs_aggregate_error": "|agg. error|"}
+SHORT = {"roc_auc": "AUC", "brier": "Brier", "gini": "Gini", "abs_aggregate_error": "|agg err|"}
 
 
 def promotion(console: Console, verdict, challenger: str, champion: str | None, window: int) -> None:
-    """The promotion comparison: each metric against the baseline and the champion, with the 95 % interval."""
+    """The promotion comparison: each metric of the challenger (new) against the baseline and the champion, with
+    the 95 % interval of the difference."""
     title = f"challenger v{challenger} on its {window}-day backtest window (95 % paired bootstrap)"
-    table = Table(title=title, box=box.SIMPLE_HEAD)
-    for col in ("metric", "vs", "challenger", "other", "difference [95 % interval]", "worse"):
-        table.add_column(col, justify="left" if col in ("metric", "vs") else "right", no_wrap=True)
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    for col in ("metric", "vs", "new", "other", "diff", "95 % interval", "worse"):  # fits 80 columns
+        table.add_column(col, justify="left" if col in ("metric", "vs") else "right", no_wrap=True, min_width=len(col))
     for r in verdict.comparison.itertuples(index=False):
-        other = f"champion v{champion}" if r.other == "champion" else r.other
-        ci = f"{r.diff:+.4f} [{r.lo:+.4f}, {r.hi:+.4f}]" if r.lo == r.lo else f"{_fmt(r.diff)} (undefined)"
+        other = f"champion v{champion}" if r.other == "champion" else "BTYD"
+        ci = f"[{r.lo:+.4f}, {r.hi:+.4f}]" if r.lo == r.lo else "undefined"
         worse = "[red]yes[/]" if r.worse else "no"
-        table.add_row(SHORT.get(r.metric, r.metric), other, _fmt(r.challenger_value), _fmt(r.other_value), ci, worse)
+        diff = f"{r.diff:+.4f}" if r.diff == r.diff else ""
+        values = _fmt(r.challenger_value), _fmt(r.other_value), diff, ci, worse
+        table.add_row(SHORT.get(r.metric, r.metric), other, *values)
     console.print(table)
 
 
@@ -135,15 +138,16 @@ def choices(console: Console, fit) -> None:
     table = Table(
         title=f"what ships (chosen on {fit.validation_window_days}-day validation window from {fit.validation_cutoff})"
     )
-    for col in ("output", "ships", "model weight", "score: model", "baseline", "shipped"):
+    for col in ("output", "ships", "weight", "loss: model", "baseline", "shipped"):
         table.add_column(col, justify="left" if col in ("output", "ships") else "right")
-    names = {"churn": "churn (log loss)", "clv": "CLV (Tweedie deviance)", "purchases": "purchases (Poisson dev.)"}
+    names = {"churn": "churn", "clv": "CLV", "purchases": "purchases"}
     for key, c in fit.choices.items():
         w = float(c["weight"])
         ships = "model" if w == 1.0 else "baseline" if w == 0.0 else "blend"
         sc = c.get("scores", {})
         table.add_row(names[key], ships, f"{w:.1f}", *(_fmt(sc.get(k)) for k in ("model", "baseline", "chosen")))
     console.print(table)
+    console.print("loss: log loss (churn), Tweedie deviance (CLV), Poisson deviance (purchases); lower is better")
     if not fit.season:
         console.print("no season profile: the history before the training cutoffs is shorter than a year")
 
