@@ -444,7 +444,7 @@ def demo(
     show.generated(out, paths)
     out.rule(f"2. train as of {gen.end}: backtest on the last {config.horizon_days} days, then the final model")
     run_train(paths["transactions"], gen.end, config, columns, Policy(), "customer-value", register_as, tracking_uri)
-    out.rule("3. promote the challenger if it is not worse than the baseline or the champion")
+    out.rule("3. promote unless worse than the baseline or the champion")
     run_promote(register_as, False, tracking_uri)
     alias = "champion"
     if tracking.alias_version(tracking.connect(tracking_uri), register_as, "champion") is None:

@@ -116,8 +116,12 @@ SHORT = {"roc_auc": "AUC", "brier": "Brier", "gini": "Gini", "abs_aggregate_erro
 def promotion(console: Console, verdict, challenger: str, champion: str | None, window: int) -> None:
     """The promotion comparison: each metric of the challenger (new) against the baseline and the champion, with
     the 95 % interval of the difference."""
-    title = f"challenger v{challenger} on its {window}-day backtest window (95 % paired bootstrap)"
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    console.print(
+        f"[bold]challenger v{challenger}[/] on its {window}-day backtest window (95 % paired bootstrap intervals; "
+        "worse = the whole interval on the worse side)",
+        soft_wrap=True,
+    )
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     for col in ("metric", "vs", "new", "other", "diff", "95 % interval", "worse"):  # fits 80 columns
         table.add_column(col, justify="left" if col in ("metric", "vs") else "right", no_wrap=True, min_width=len(col))
     for r in verdict.comparison.itertuples(index=False):
