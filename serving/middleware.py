@@ -1,7 +1,9 @@
-"""ASGI middleware of the service: optional API key, request size limit, and 422 for invalid input."""
+"""ASGI middleware of the service: optional API key, request size limit, concurrency limit, and 422 for invalid
+input."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 
@@ -36,12 +38,22 @@ class BodyTooLarge(Exception):
 
 class Guard:
     """``Authorization: Bearer <key>`` on every path but the health ones when ``api_key`` is set (constant-time
-    compare) -> 401; a body over ``max_body_bytes`` -> 413; the framework's 400 for invalid input -> 422."""
+    compare) -> 401; a body over ``max_body_bytes`` -> 413; more than ``max_concurrency`` requests at once -> 429;
+    the framework's 400 for invalid input -> 422. Every early answer is sent after the body has been read, so a
+    client still sending reads it instead of a broken pipe (the framework's own concurrency limit answers first)."""
 
-    def __init__(self, app, api_key: str | None = None, max_body_bytes: int = 32 * 1024 * 1024):
+    def __init__(
+        self,
+        app,
+        api_key: str | None = None,
+        max_body_bytes: int = 32 * 1024 * 1024,
+        max_concurrency: int | None = None,
+    ):
         self.app = app
         self.api_key = api_key or None
         self.max_body_bytes = max_body_bytes
+        self.max_concurrency = max_concurrency
+        self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency else None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -50,6 +62,7 @@ class Guard:
         if self.api_key and not scope["path"].startswith(OPEN_PATHS):
             given = headers.get(b"authorization", b"").decode("latin-1")
             if not hmac.compare_digest(given.encode(), f"Bearer {self.api_key}".encode()):
+                await _discard_body(receive)
                 for message in _reply(401, "missing or wrong API key: send Authorization: Bearer <key>"):
                     await send(message)
                 return
@@ -60,6 +73,18 @@ class Guard:
                 await send(message)
             return
 
+        if self._slots is not None and not scope["path"].startswith(OPEN_PATHS):
+            if self._slots.locked():
+                await _discard_body(receive)
+                for message in _reply(429, f"too many requests: at most {self.max_concurrency} at a time; retry later"):
+                    await send(message)
+                return
+            async with self._slots:
+                return await self._forward(scope, receive, send)
+        return await self._forward(scope, receive, send)
+
+    async def _forward(self, scope, receive, send):
+        """The request, passed on: GET read-only endpoints as POST, the body counted against the limit, 400 -> 422."""
         if scope["method"] == "GET" and scope["path"] in GET_AS_POST:
             scope = {
                 **scope,

@@ -35,10 +35,7 @@ DEFAULT_MODEL = "models:/customer-value@champion"
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
-TRAFFIC = {
-    "timeout": float(os.environ.get("CLV_TIMEOUT_SECONDS", "60")),  # over it: 504
-    "max_concurrency": int(os.environ.get("CLV_MAX_CONCURRENCY", "64")),  # over it: 429
-}
+TRAFFIC = {"timeout": float(os.environ.get("CLV_TIMEOUT_SECONDS", "60"))}  # over it: 504
 
 
 @bentoml.service(name="customer_value", traffic=TRAFFIC, workers=1)
@@ -161,4 +158,5 @@ CustomerValueService.add_asgi_middleware(
     Guard,
     api_key=os.environ.get("CLV_API_KEY"),
     max_body_bytes=int(os.environ.get("CLV_MAX_BODY_BYTES", str(32 * 1024 * 1024))),
+    max_concurrency=int(os.environ.get("CLV_MAX_CONCURRENCY", "64")),  # over it: 429 (after reading the body)
 )

@@ -55,3 +55,44 @@ def test_invalid_input_becomes_422_and_get_model_becomes_post():
     assert run(guard, chunks=(b"bad",))[0] == 422
     status, body = run(guard, path="/model", method="GET", chunks=())
     assert status == 200 and body == b"POST {}"
+
+
+def test_over_the_concurrency_limit_is_429_after_the_body_is_read():
+    """One slot: while a request holds it, the next gets 429, and only once its whole body was read (a client still
+    sending would otherwise meet a broken pipe instead of the answer); the health paths are never limited."""
+    release = asyncio.Event()
+
+    async def slow_app(scope, receive, send):
+        if scope["path"] == "/predict":
+            await release.wait()
+        await echo_app(scope, receive, send)
+
+    guard = Guard(slow_app, max_concurrency=1)
+
+    async def scenario():
+        sent: list[dict] = []
+        chunks = [{"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.request", "body": b"c"}]
+
+        async def receive():
+            return chunks.pop(0)
+
+        async def send(message):
+            sent.append(message)
+
+        holder = asyncio.create_task(guard({"type": "http", "path": "/predict", "method": "POST", "headers": []},
+                                           lambda: asyncio.sleep(0, {"type": "http.request", "body": b"{}"}),
+                                           lambda m: asyncio.sleep(0)))  # fmt: skip
+        await asyncio.sleep(0.01)
+        await guard({"type": "http", "path": "/predict", "method": "POST", "headers": []}, receive, send)
+        health = []  # asked while the slot is still held
+        await guard({"type": "http", "path": "/readyz", "method": "GET", "headers": []},
+                    lambda: asyncio.sleep(0, {"type": "http.request", "body": b""}),
+                    lambda m: asyncio.sleep(0, health.append(m)))  # fmt: skip
+        release.set()
+        await holder
+        return sent, chunks, health
+
+    sent, left, health = asyncio.run(scenario())
+    assert sent[0]["status"] == 429 and b"at most 1 at a time" in sent[1]["body"]
+    assert left == []  # both chunks of the rejected body were read before answering
+    assert health[0]["status"] == 200
