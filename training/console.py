@@ -12,6 +12,7 @@ from rich.table import Table
 
 from features.policy import PolicyReport
 from features.rfm import SEGMENT_RULES
+from models.blend import Choice
 
 
 def generated(console: Console, paths: dict[str, Path]) -> None:
@@ -145,11 +146,11 @@ def choices(console: Console, fit) -> None:
     for col in ("output", "ships", "weight", "loss: model", "baseline", "shipped"):
         table.add_column(col, justify="left" if col in ("output", "ships") else "right")
     names = {"churn": "churn", "clv": "CLV", "purchases": "purchases"}
-    for key, c in fit.choices.items():
-        w = float(c["weight"])
-        ships = "model" if w == 1.0 else "baseline" if w == 0.0 else "blend"
-        sc = c.get("scores", {})
-        table.add_row(names[key], ships, f"{w:.1f}", *(_fmt(sc.get(k)) for k in ("model", "baseline", "chosen")))
+    for key, recorded in fit.choices.items():
+        c = Choice.from_dict(recorded)
+        table.add_row(
+            names[key], c.name, f"{c.weight:.1f}", *(_fmt(c.scores.get(k)) for k in ("model", "baseline", "chosen"))
+        )
     console.print(table)
     console.print("loss: log loss (churn), Tweedie deviance (CLV), Poisson deviance (purchases); lower is better")
     if not fit.season:
