@@ -7,51 +7,42 @@ import datetime as dt
 import ibis
 import ibis.expr.types as ir
 
+from features.aggregates import count_if, when
 from features.config import FeatureConfig
 
 
-def with_previous(days: ir.Table) -> ir.Table:
-    """Add ``prev_day``: on a purchase day, the customer's previous purchase day (null on the first).
-
-    One window partitioned by (customer, is_purchase) serves gaps, first-day spend and active months.
-    """
-    window = ibis.window(group_by=[days.customer_id, days.is_purchase], order_by=days.day)
-    return days.mutate(prev_day=days.day.lag().over(window))
-
-
 def first_purchase_net(days: ir.Table) -> ir.Value:
-    """Net amount of the first purchase day, from ``with_previous`` (cheaper than an ordered aggregate)."""
-    return days.net.sum(where=days.is_purchase & days.prev_day.isnull())
+    """Net amount of the customer's first purchase day (``is_first`` of the customer-day table)."""
+    return when(days.is_first, days.net).sum()
 
 
 def behaviour_aggregates(days: ir.Table, as_of: dt.date, config: FeatureConfig, has_cost: bool) -> dict[str, ir.Value]:
-    """Aggregates of the behavioural features (to use inside a group-by over ``with_previous(days)``)."""
+    """Aggregates of the behavioural features (to use inside a group-by over the customer-day table)."""
     p = days.is_purchase
-    gap = days.day.delta(days.prev_day, unit="day")
-    new_month = p & (days.prev_day.isnull() | (days.day.truncate("M") != days.prev_day.truncate("M")))
 
     def since(n: int) -> ir.BooleanValue:
         return days.day >= ibis.literal(as_of - dt.timedelta(days=n), type="date")
 
     aggs: dict[str, ir.Value] = {
-        "purchase_days": days.count(where=p),
+        "purchase_days": count_if(p),
         "total_spend": days.net.sum(),
         "orders": days.orders.sum(),
         "returned": days.returned.sum(),
         "max_order_value": days.max_order.max(),
-        "gap_std": gap.std(how="sample", where=p),
-        "active_months": days.count(where=new_month),
+        "gap_std": days.gap.std(how="sample"),
+        "active_months": count_if(days.new_month),
     }
     for n in config.windows:
-        aggs[f"purchases_{n}d"] = days.count(where=p & since(n))
-        aggs[f"spend_{n}d"] = days.net.sum(where=since(n))
+        aggs[f"purchases_{n}d"] = count_if(p & since(n))
+        aggs[f"spend_{n}d"] = when(since(n), days.net).sum()
     k = config.trend_days
     if k not in config.windows:
-        aggs[f"spend_{k}d"] = days.net.sum(where=since(k))
-    aggs["_prior"] = days.net.sum(where=since(2 * k) & ~since(k))
+        aggs[f"spend_{k}d"] = when(since(k), days.net).sum()
+    aggs["_prior"] = when(since(2 * k) & ~since(k), days.net).sum()
     if has_cost:
-        aggs["total_margin"] = (days.net - days.cost).sum()
-        aggs["margin_365d"] = (days.net - days.cost).sum(where=since(365))
+        margin = days.net - days.cost
+        aggs["total_margin"] = margin.sum()
+        aggs["margin_365d"] = when(since(365), margin).sum()
     return aggs
 
 

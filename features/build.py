@@ -9,12 +9,13 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
-from features.behaviour import behaviour_aggregates, finish_behaviour, first_purchase_net, with_previous
+from features.behaviour import finish_behaviour
 from features.config import FeatureConfig
 from features.errors import InputError
 from features.io import TransactionLog, read_transactions
+from features.periods import REPORT_COLUMNS, customer_periods, customers_before, public_ids
 from features.policy import daily_activity
-from features.rfm import btyd_aggregates, observed, rfm_scores
+from features.rfm import rfm_scores
 
 Transactions = TransactionLog | pd.DataFrame | pa.Table | str | Path
 
@@ -39,18 +40,21 @@ def as_date(value: dt.date | dt.datetime | str, what: str = "as_of") -> dt.date:
         raise InputError(f"{what} {value!r} is not a date: write it like 2024-06-30") from None
 
 
+def features_from_periods(periods: ir.Table, as_of: dt.date, config: FeatureConfig, has_cost: bool) -> ir.Table:
+    """The features of customers with a purchase before ``as_of``, from :func:`customer_periods` (cache that
+    first: the RFM scores read it four times, and the engine would recompute it each time)."""
+    table = customers_before(periods)
+    table = table.drop("period", *[c for c in REPORT_COLUMNS if c in table.columns])
+    return public_ids(rfm_scores(finish_behaviour(table, as_of, config, has_cost)))
+
+
 def features_from_daily(daily: ir.Table, as_of: dt.date, config: FeatureConfig, has_cost: bool) -> ir.Table:
-    """The feature expression over customer-days (one window pass, one group-by)."""
-    days = with_previous(observed(daily, as_of))
-    aggs = btyd_aggregates(days, as_of, first_purchase_net(days)) | behaviour_aggregates(days, as_of, config, has_cost)
-    table = days.group_by("customer_id").aggregate(**aggs)
-    table = finish_behaviour(table.filter(table.purchase_days > 0), as_of, config, has_cost)
-    # Computed once here: the RFM scores read this table four times, and the engine would recompute it each time.
-    return rfm_scores(table.cache())
+    """The feature expression over the customer-day table (one group-by, computed and cached here)."""
+    return features_from_periods(customer_periods(daily, as_of, config, has_cost).cache(), as_of, config, has_cost)
 
 
 def features_expr(transactions: Transactions, as_of, config: FeatureConfig | None = None) -> ir.Table:
-    """The lazy Ibis expression behind :func:`build_features` (for writing straight to a file)."""
+    """The Ibis expression behind :func:`build_features` (for writing straight to a file)."""
     config = config or FeatureConfig()
     log = as_log(transactions, config)
     return features_from_daily(daily_activity(log), as_date(as_of), config, log.has_cost)

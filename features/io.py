@@ -47,12 +47,24 @@ def _try_strptime(text: str, fmt: str) -> dt.datetime:  # type: ignore[empty-bod
 
 
 @dataclass(frozen=True)
+class LogCounts:
+    """What the validation scan counts on the way (so the run summary needs no pass of its own for them)."""
+
+    rows: int
+    return_rows: int
+    zero_amount_rows: int
+    first_day: dt.date
+    last_day: dt.date
+
+
+@dataclass(frozen=True)
 class TransactionLog:
     """A validated purchase log: one row per input row with normalised columns.
 
-    ``rows`` has ``customer_id`` (string), ``day`` (date), ``amount`` (float64), ``stamp`` (the date as given,
-    for the duplicate rule) and, when mapped, ``order_id`` (string) and ``cost`` (float64). Nothing is
-    materialised: it is a lazy Ibis expression.
+    ``rows`` has ``customer_id`` (integer ids as stored, anything else as text: features and labels give it out as
+    text), ``day`` (date), ``amount`` (float64), ``stamp`` (the date as given, for the duplicate rule) and, when
+    mapped, ``order_id`` (string) and ``cost`` (float64). Nothing is materialised: it is a lazy Ibis expression.
+    ``counts`` holds the validation scan's counts (None when the log was read without validation).
     """
 
     rows: ir.Table
@@ -60,6 +72,7 @@ class TransactionLog:
     has_order: bool = False
     has_cost: bool = False
     policy: Policy = field(default_factory=Policy)
+    counts: LogCounts | None = None
 
     @property
     def backend(self):
@@ -128,7 +141,7 @@ def read_transactions(
         raw = _scan(con, files, fmt, label)
     _check_columns(raw, columns, label)
     try:
-        rows = _normalise(raw, columns, label, validate, trim=fmt != "parquet")
+        rows, counts = _normalise(raw, columns, label, validate, trim=fmt != "parquet")
     except duckdb.Error as exc:  # a malformed line deep in a CSV surfaces only when it is scanned
         raise _unreadable(label, fmt, exc) from None
     return TransactionLog(
@@ -137,6 +150,7 @@ def read_transactions(
         has_order=columns.order is not None,
         has_cost=columns.cost is not None,
         policy=policy,
+        counts=counts,
     )
 
 
@@ -218,6 +232,12 @@ def _text(col: ir.Column, trim: bool) -> ir.StringColumn:
     return text.strip() if trim else text
 
 
+def _customer_id(col: ir.Column, trim: bool) -> ir.Column:
+    """Integer ids stay integers (grouping on them is much cheaper than on text; the features give them out as
+    text, which is the same one-to-one); any other id becomes text."""
+    return col if col.type().is_integer() else _text(col, trim)
+
+
 def _parse_date(raw: ir.Table, name: str, date_format: str | None, label: str) -> ir.DateColumn:
     col = raw[name]
     typ = col.type()
@@ -250,20 +270,23 @@ def _parse_date(raw: ir.Table, name: str, date_format: str | None, label: str) -
     return iso
 
 
-def _normalise(raw: ir.Table, columns: ColumnMap, label: str, validate: bool, trim: bool) -> ir.Table:
-    cid = _text(raw[columns.customer], trim)
+def _normalise(
+    raw: ir.Table, columns: ColumnMap, label: str, validate: bool, trim: bool
+) -> tuple[ir.Table, LogCounts | None]:
+    cid = _customer_id(raw[columns.customer], trim)
     day = _parse_date(raw, columns.date, columns.date_format, label)
     amount = _parse_number(raw[columns.amount])
     # The date as given (time of day included): exact duplicates are judged on it, not on the day.
-    exprs = {"customer_id": cid, "day": day, "amount": amount, "stamp": raw[columns.date].cast("string")}
+    exprs = {"customer_id": cid, "day": day, "amount": amount, "stamp": raw[columns.date]}
     if columns.order:
         exprs["order_id"] = _text(raw[columns.order], trim)
     if columns.cost:
         exprs["cost"] = _parse_number(raw[columns.cost])
     if not validate:
-        return raw.select(**exprs)
+        return raw.select(**exprs), None
+    missing_id = cid.isnull() if cid.type().is_integer() else cid.isnull() | (cid == "")
     checks = {
-        "id": (cid.isnull() | (cid == ""), columns.customer, "empty or missing customer id"),
+        "id": (missing_id, columns.customer, "empty or missing customer id"),
         "date": (day.isnull(), columns.date, "unparseable or missing date"),
         "amount_nan": (amount.isnull() | amount.isnan(), columns.amount, "non-numeric or missing amount"),
         "amount_inf": (amount.isinf(), columns.amount, "infinite amount"),
@@ -275,13 +298,36 @@ def _normalise(raw: ir.Table, columns: ColumnMap, label: str, validate: bool, tr
     if columns.cost:
         cost = exprs["cost"]
         checks["cost"] = (cost.isnull() | cost.isnan() | cost.isinf(), columns.cost, "non-numeric or missing cost")
-    counts = raw.aggregate(rows=raw.count(), **{k: cond.sum() for k, (cond, _, _) in checks.items()}).execute().iloc[0]
+    counts = (
+        raw.aggregate(
+            rows=raw.count(),
+            _returns=(amount < 0).sum(),
+            _zeros=(amount == 0).sum(),
+            _first=day.min(),
+            _last=day.max(),
+            **{k: cond.sum() for k, (cond, _, _) in checks.items()},
+        )
+        .execute()
+        .iloc[0]
+    )
     if counts["rows"] == 0:
         raise InputError(f"{label}: the transaction log is empty: it has a header but no rows")
     problems = [(k, int(counts[k])) for k in checks if counts[k]]
     if problems:
         raise InputError(_describe(raw, checks, problems, int(counts["rows"]), label))
-    return raw.select(**exprs)
+    found = LogCounts(
+        rows=int(counts["rows"]),
+        return_rows=int(counts["_returns"]),
+        zero_amount_rows=int(counts["_zeros"]),
+        first_day=engine_date(counts["_first"]),
+        last_day=engine_date(counts["_last"]),
+    )
+    return raw.select(**exprs), found
+
+
+def engine_date(value) -> dt.date:
+    """A date from what an engine returns for a DATE value (a date, a datetime or a pandas Timestamp)."""
+    return value.date() if hasattr(value, "date") else value
 
 
 def _describe(raw: ir.Table, checks: dict, problems: list[tuple[str, int]], total: int, label: str) -> str:

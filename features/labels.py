@@ -10,25 +10,28 @@ import pandas as pd
 
 from features.build import Transactions, as_date, as_log
 from features.config import FeatureConfig, parse_horizon
+from features.periods import WINDOW, customer_periods, customers_before, public_ids
 from features.policy import daily_activity
-from features.rfm import observed
 
 
-def labels_from_daily(daily: ir.Table, as_of: dt.date, horizon_days: int, has_cost: bool) -> ir.Table:
-    """Label expression for customers with a purchase before ``as_of``; only rows inside the window count."""
-    seen = observed(daily, as_of)
-    customers = seen.filter(seen.is_purchase).select("customer_id").distinct()
-    start = ibis.literal(as_of, type="date")
-    end = ibis.literal(as_of + dt.timedelta(days=horizon_days), type="date")
-    window = daily.filter((daily.day >= start) & (daily.day < end))
-    aggs = {"future_purchases": window.count(where=window.is_purchase), "future_spend": window.net.sum()}
+def labels_from_periods(periods: ir.Table, window_days: int, has_cost: bool) -> ir.Table:
+    """Labels of the customers with a purchase before the cutoff, from :func:`customer_periods` built with
+    ``window_days``: the window's purchase days, net spend and margin (0 when they bought nothing there)."""
+    seen = customers_before(periods).select("customer_id")
+    window = periods.filter(periods.period == WINDOW)
+    sums = {"future_purchases": window.purchase_days, "future_spend": window.total_spend}
     if has_cost:
-        aggs["future_margin"] = (window.net - window.cost).sum()
-    future = window.group_by("customer_id").aggregate(**aggs)
-    joined = customers.left_join(future, "customer_id").drop("customer_id_right")
-    filled = {name: joined[name].fill_null(0) for name in aggs}
-    out = joined.mutate(**filled)
-    return out.mutate(churned=out.future_purchases == 0, horizon_days=ibis.literal(horizon_days, type="int64"))
+        sums["future_margin"] = window.total_margin
+    joined = seen.left_join(window.select("customer_id", **sums), "customer_id").drop("customer_id_right")
+    out = joined.mutate(**{name: joined[name].fill_null(0) for name in sums})
+    out = out.mutate(churned=out.future_purchases == 0, horizon_days=ibis.literal(window_days, type="int64"))
+    return public_ids(out)
+
+
+def labels_from_daily(daily: ir.Table, as_of: dt.date, window_days: int, has_cost: bool) -> ir.Table:
+    """Label expression over the customer-day table; only rows inside ``[as_of, as_of + window_days)`` count."""
+    periods = customer_periods(daily, as_of, FeatureConfig(), has_cost, window_days)
+    return labels_from_periods(periods, window_days, has_cost)
 
 
 def build_labels(transactions: Transactions, as_of, horizon, config: FeatureConfig | None = None) -> pd.DataFrame:

@@ -7,6 +7,8 @@ import datetime as dt
 import ibis
 import ibis.expr.types as ir
 
+from features.aggregates import when
+
 # (segment, R scores, F scores): the first rule that matches a customer's (R, F) names the segment.
 # Every one of the 25 (R, F) cells is matched by exactly one rule (tests check it).
 SEGMENT_RULES: tuple[tuple[str, range, range], ...] = (
@@ -48,10 +50,11 @@ def btyd_aggregates(
     if first_net is None:
         first_net = first_by_day(days.net, days.day, p)
     end = ibis.literal(as_of - dt.timedelta(days=1), type="date")
-    first = days.day.min(where=p)
-    last = days.day.max(where=p)
-    n = days.count(where=p)
-    repeat_spend = days.net.sum(where=p) - first_net
+    day, net = (days.day, days.net) if p is None else (when(p, days.day), when(p, days.net))
+    first = day.min()
+    last = day.max()
+    n = day.count()
+    repeat_spend = net.sum() - first_net
     return {
         "frequency": n - 1,
         "recency": last.delta(first, unit="day"),

@@ -19,9 +19,7 @@ def purchase_totals(daily: ir.Table) -> pd.Series:
     """Repeat purchase days of all customers per calendar day (a small series: one value per day of the log). First
     purchases are left out: the season that scales a forecast for existing customers is that of their repeat
     purchases, not of acquisition."""
-    p = daily.filter(daily.is_purchase)
-    first = p.group_by("customer_id").aggregate(first_day=p.day.min())
-    repeat = p.inner_join(first, "customer_id").filter(lambda t: t.day > t.first_day)
+    repeat = daily.filter(daily.is_purchase & ~daily.is_first)
     totals = repeat.group_by("day").aggregate(n=repeat.count()).to_pandas()
     return totals.set_index(pd.to_datetime(totals["day"]))["n"].sort_index().astype(float)
 

@@ -8,22 +8,32 @@ from collections.abc import Callable
 import ibis
 import pandas as pd
 
-from features.build import Transactions, as_date, as_log, features_from_daily
+from features.build import Transactions, as_date, as_log, features_from_periods
 from features.config import FeatureConfig, parse_horizon
 from features.errors import InputError
-from features.labels import labels_from_daily
+from features.labels import labels_from_periods
+from features.periods import customer_periods
 from features.planner import Grid, Snapshot, snapshots_before
 from features.policy import daily_activity
+
+
+def snapshot_from_periods(
+    periods: ibis.Table, cutoff: dt.date, window_days: int | None, config: FeatureConfig, has_cost: bool
+) -> ibis.Table:
+    """Features as of ``cutoff`` joined with labels over ``window_days`` after it (features only when None), from
+    cached :func:`customer_periods`."""
+    feats = features_from_periods(periods, cutoff, config, has_cost)
+    if window_days is None:
+        return feats
+    return feats.inner_join(labels_from_periods(periods, window_days, has_cost), "customer_id")
 
 
 def snapshot_expr(
     daily: ibis.Table, cutoff: dt.date, window_days: int | None, config: FeatureConfig, has_cost: bool
 ) -> ibis.Table:
-    """Features as of ``cutoff`` joined with labels over ``window_days`` after it (features only when None)."""
-    feats = features_from_daily(daily, cutoff, config, has_cost)
-    if window_days is None:
-        return feats
-    return feats.inner_join(labels_from_daily(daily, cutoff, window_days, has_cost), "customer_id")
+    """Features as of ``cutoff`` joined with labels over ``window_days`` after it, from the customer-day table."""
+    periods = customer_periods(daily, cutoff, config, has_cost, window_days).cache()
+    return snapshot_from_periods(periods, cutoff, window_days, config, has_cost)
 
 
 def build_training_frame(

@@ -20,8 +20,9 @@ from rich.console import Console
 
 from features import ColumnMap, FeatureConfig, InputError, Policy, parse_horizon, policy_report, read_transactions
 from features.build import as_date
+from features.periods import customer_periods
 from features.policy import daily_activity
-from features.snapshots import snapshot_expr
+from features.snapshots import snapshot_from_periods
 from training import console as show
 from training.outputs import write_table
 
@@ -159,16 +160,20 @@ def features_cmd(
     config = FeatureConfig(columns=columns, policy=Policy(drop_duplicates=drop_duplicates))
     with err.status("reading and validating the purchase log"):
         log = read_transactions(transactions, columns, config.policy)
-        report = policy_report(log)
-    if cutoff <= report.first_day:
-        raise InputError(f"--as-of {cutoff} is not after the first day of the log ({report.first_day}): no history")
-    if horizon_days is not None and cutoff + dt.timedelta(days=horizon_days) > report.last_day + dt.timedelta(days=1):
+    counts = log.counts
+    if cutoff <= counts.first_day:
+        raise InputError(f"--as-of {cutoff} is not after the first day of the log ({counts.first_day}): no history")
+    if horizon_days is not None and cutoff + dt.timedelta(days=horizon_days) > counts.last_day + dt.timedelta(days=1):
         raise InputError(
             f"labels over [{cutoff}, {cutoff + dt.timedelta(days=horizon_days)}) need data the log does not have "
-            f"(it ends {report.last_day}): choose an earlier --as-of or a shorter --horizon"
+            f"(it ends {counts.last_day}): choose an earlier --as-of or a shorter --horizon"
         )
     with err.status(f"building features as of {cutoff} and writing {output}"):
-        table = snapshot_expr(daily_activity(log), cutoff, horizon_days, config, log.has_cost)
+        # One pass: the customer periods hold the features, the labels and the run summary's counts.
+        daily = daily_activity(log, report=True)
+        periods = customer_periods(daily, cutoff, config, log.has_cost, horizon_days, later=True, report=True).cache()
+        report = policy_report(log, periods)
+        table = snapshot_from_periods(periods, cutoff, horizon_days, config, log.has_cost)
         write_table(table.order_by("customer_id"), output)
     show.policy(out, report, log.source)
     written = read_back(output)
@@ -225,12 +230,16 @@ def run_train(transactions, cutoff, config, columns, policy, experiment, registe
     from training.train import train as fit
 
     tracking.connect(tracking_uri)  # fail now, not after training, if the server is unreachable
+    from training.frames import SnapshotStore
+
+    feature_config = FeatureConfig(columns=columns, policy=policy)
     with err.status("reading and validating the purchase log"):
         log = read_transactions(transactions, columns, policy)
-        report = policy_report(log)
+        store = SnapshotStore(log, feature_config)  # the customer-day table, built once for every snapshot
+        report = store.report
     show.policy(out, report, log.source)
     with err.status("training") as status:
-        result = fit(log, cutoff, config, FeatureConfig(columns=columns, policy=policy), progress=status.update)
+        result = fit(log, cutoff, config, feature_config, progress=status.update, store=store)
     facts = {
         "transactions": str(log.source),
         "data_range": f"{report.first_day} .. {report.last_day}",

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from features import FeatureConfig, InputError, TransactionLog
-from features.build import features_from_daily
-from features.labels import labels_from_daily
+from features import FeatureConfig, InputError, PolicyReport, TransactionLog
+from features.build import features_from_periods
+from features.labels import labels_from_periods
+from features.periods import customer_periods
 from features.planner import Snapshot
-from features.policy import daily_activity
+from features.policy import activity_aggregates, daily_activity, policy_report
 from features.seasonality import purchase_totals, season_profile
 from models.btyd import BTYDBaseline
 from models.bundle import add_baseline, add_season, fit_baseline
@@ -24,24 +25,25 @@ from models.bundle import add_baseline, add_season, fit_baseline
 SAMPLE_BUCKETS = 10_000
 
 
-def sample_share(log: TransactionLog, cutoffs: int, max_rows: int) -> float:
+def sample_share(customers: int, cutoffs: int, max_rows: int) -> float:
     """The share of customers that keeps about ``max_rows`` training rows over ``cutoffs`` snapshots."""
-    customers = int(log.rows.customer_id.nunique().execute())
     return min(1.0, max_rows / max(customers * cutoffs, 1))
 
 
 @dataclass
 class SnapshotStore:
-    """Memoises features, labels and fitted baselines per cutoff over one validated log.
+    """The customer-day table of one validated log, materialised once, and the features, labels and fitted
+    baselines of each cutoff computed from it (one group-by per cutoff) and memoised.
 
-    ``sample_share`` < 1 keeps a fixed random share of customers (by a hash of the id) for every cutoff alike, so
-    large logs train on a consistent panel within the row budget.
+    :meth:`sample` keeps a fixed random share of customers (by a hash of the id) for every cutoff alike, so large
+    logs train on a consistent panel within the row budget.
     """
 
     log: TransactionLog
     config: FeatureConfig
     progress: Callable[[str], None] | None = None
     sample_share: float = 1.0
+    report: PolicyReport | None = None
     _daily: object = None
     _features: dict = field(default_factory=dict)
     _labels: dict = field(default_factory=dict)
@@ -52,13 +54,25 @@ class SnapshotStore:
     totals: pd.Series | None = None
 
     def __post_init__(self) -> None:
-        daily = daily_activity(self.log)
-        if self.sample_share < 1.0:
-            bucket = (daily.customer_id.hash() % SAMPLE_BUCKETS).abs()
-            daily = daily.filter(bucket < int(round(self.sample_share * SAMPLE_BUCKETS)))
-        self._daily = daily.cache()
-        span = self._daily.aggregate(first=self._daily.day.min(), last=self._daily.day.max()).execute().iloc[0]
-        self.first_day, self.last_day = (d.date() if hasattr(d, "date") else d for d in (span["first"], span["last"]))
+        daily = daily_activity(self.log, report=True).cache()
+        by_customer = daily.group_by("customer_id").aggregate(
+            purchase_days=daily.is_purchase.cast("int64").sum(), **activity_aggregates(daily)
+        )
+        self.report = policy_report(self.log, by_customer)
+        self.first_day, self.last_day = self.report.first_day, self.report.last_day
+        self._daily = daily
+        self.totals = purchase_totals(self._daily)
+
+    def sample(self, share: float) -> None:
+        """Keep about ``share`` of the customers from now on (the same ones on every engine run: by a hash of the
+        id as text)."""
+        if share >= 1.0:
+            return
+        daily = self._daily
+        bucket = (daily.customer_id.cast("string").hash() % SAMPLE_BUCKETS).abs()
+        self._daily = daily.filter(bucket < int(round(share * SAMPLE_BUCKETS))).cache()
+        daily.release()
+        self.sample_share = share
         self.totals = purchase_totals(self._daily)
 
     def profile(self, cutoff: dt.date) -> list[float] | None:
@@ -67,20 +81,32 @@ class SnapshotStore:
             self._profiles[cutoff] = season_profile(self.totals, cutoff)
         return self._profiles[cutoff]
 
+    def _load(self, cutoff: dt.date, window_days: int | None) -> None:
+        """Features of ``cutoff`` and labels of its window from one group-by of the customer-day table."""
+        want_features = cutoff not in self._features
+        want_labels = window_days is not None and (cutoff, window_days) not in self._labels
+        if not (want_features or want_labels):
+            return
+        if self.progress:
+            self.progress(f"features as of {cutoff}")
+        periods = customer_periods(self._daily, cutoff, self.config, self.log.has_cost, window_days).cache()
+        try:
+            if want_features:
+                expr = features_from_periods(periods, cutoff, self.config, self.log.has_cost)
+                self._features[cutoff] = expr.order_by("customer_id").to_pandas()
+            if want_labels:
+                expr = labels_from_periods(periods, window_days, self.log.has_cost)
+                self._labels[(cutoff, window_days)] = expr.order_by("customer_id").to_pandas()
+        finally:
+            periods.release()
+
     def features(self, cutoff: dt.date) -> pd.DataFrame:
-        if cutoff not in self._features:
-            if self.progress:
-                self.progress(f"features as of {cutoff}")
-            expr = features_from_daily(self._daily, cutoff, self.config, self.log.has_cost)
-            self._features[cutoff] = expr.order_by("customer_id").to_pandas()
+        self._load(cutoff, None)
         return self._features[cutoff]
 
     def labels(self, cutoff: dt.date, window_days: int) -> pd.DataFrame:
-        key = (cutoff, window_days)
-        if key not in self._labels:
-            expr = labels_from_daily(self._daily, cutoff, window_days, self.log.has_cost)
-            self._labels[key] = expr.order_by("customer_id").to_pandas()
-        return self._labels[key]
+        self._load(cutoff, window_days)
+        return self._labels[(cutoff, window_days)]
 
     def baseline(self, cutoff: dt.date) -> BTYDBaseline:
         if cutoff not in self._baselines:
@@ -89,6 +115,7 @@ class SnapshotStore:
 
     def snapshot(self, snap: Snapshot) -> pd.DataFrame:
         """Features + BTYD columns + labels for one cutoff and window length."""
+        self._load(snap.cutoff, snap.window_days)
         feats = self.features(snap.cutoff)
         if feats.empty:
             return feats

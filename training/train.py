@@ -303,15 +303,19 @@ def train(
     config: TrainConfig,
     feature_config: FeatureConfig | None = None,
     progress: Callable[[str], None] | None = None,
+    store: SnapshotStore | None = None,
 ) -> TrainResult:
     """Backtest (a bundle whose data ends one window before ``as_of``, tested on that window: the horizon, or a
-    third of the history when shorter), then the final bundle on everything up to ``as_of``."""
+    third of the history when shorter), then the final bundle on everything up to ``as_of``. ``store``: the log's
+    customer-day table if already built (the CLI builds it first for the run summary)."""
     say = progress or (lambda _msg: None)
+    store = store or SnapshotStore(log, feature_config or FeatureConfig())
+    store.progress = say
     cutoffs = config.snapshots + -(-config.horizon_days // config.every_days)
-    share = sample_share(log, cutoffs, config.max_train_rows)
+    share = sample_share(store.report.customers, cutoffs, config.max_train_rows)
     if share < 1.0:
         say(f"training on a {share:.0%} sample of customers (--max-train-rows {config.max_train_rows:,})")
-    store = SnapshotStore(log, feature_config or FeatureConfig(), progress=say, sample_share=share)
+        store.sample(share)
     h = config.horizon_days
     if as_of <= store.first_day:
         raise InputError(f"--as-of {as_of} is not after the first day of the log ({store.first_day})")
