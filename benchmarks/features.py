@@ -1,7 +1,14 @@
-"""Feature speed: Ibis on DuckDB against a well-written pandas implementation of the same BTYD core.
+"""Feature speed as users see it: the whole `clv features` process next to its yardstick, same file, same run.
 
-Each measurement runs in a fresh subprocess so that its peak RSS is its own. Run with ``make bench`` or
-``python benchmarks/features.py --rows 1000000,10000000`` (``--rows 100000000`` for the large case).
+Each measurement is a fresh process (import, read, validate, compute, write), timed from outside with its own
+peak RSS (from ``wait4``). The yardstick is ``../shared/perf/duckdb_core_reference.py`` (hand-written DuckDB SQL
+of the BTYD core and a few windowed counts); the vectorised pandas core is shown too. The logs come from
+``../shared/perf/gen_transactions.py`` (customer_id int64, ts timestamp, amount; 10 transactions per customer).
+Also timed: the feature phase of ``clv train`` (the customer-day table once, then one group-by per snapshot) and
+of ``clv score`` (one snapshot), each in its own process.
+
+    python benchmarks/features.py --rows 1000000,10000000          # make bench
+    python benchmarks/features.py --rows 100000000 --skip-pandas   # make bench-large
 """
 
 from __future__ import annotations
@@ -9,7 +16,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import resource
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,16 +28,15 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-TX_PER_CUSTOMER = 3.4  # what the generator's defaults give on average
-AS_OF = dt.date(2025, 1, 1)
+PERF = ROOT.parent / "shared" / "perf"
+CUTOFF = "2024-07-01"
+CLV = str(Path(sys.executable).with_name("clv"))
 
 
 def pandas_btyd(path: str, as_of: dt.date) -> pd.DataFrame:
     """The BTYD core in vectorised pandas: factorised ids, integer days, groupby sums, no apply."""
-    df = pd.read_parquet(path, columns=["customer_id", "date", "amount"])
-    day = df["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    df = pd.read_parquet(path, columns=["customer_id", "ts", "amount"])
+    day = df["ts"].to_numpy().astype("datetime64[D]").astype(np.int64)
     codes, uniques = pd.factorize(df["customer_id"])
     keep = day < (np.datetime64(as_of, "D").astype(np.int64))
     daily = (
@@ -40,14 +47,11 @@ def pandas_btyd(path: str, as_of: dt.date) -> pd.DataFrame:
     )
     p = daily[daily["a"] > 0]
     g = p.groupby("c", sort=False)
-    first = g["d"].min()
-    last = g["d"].max()
-    n = g.size()
-    total = g["a"].sum()
+    first, last, n, total = g["d"].min(), g["d"].max(), g.size(), g["a"].sum()
     first_amount = g["a"].first()  # rows are sorted by (customer, day): the first is the first purchase day
     end = np.datetime64(as_of, "D").astype(np.int64) - 1
     freq = n - 1
-    out = pd.DataFrame(
+    return pd.DataFrame(
         {
             "customer_id": uniques[first.index.to_numpy()],
             "frequency": freq.to_numpy(),
@@ -56,150 +60,154 @@ def pandas_btyd(path: str, as_of: dt.date) -> pd.DataFrame:
             "monetary_value": np.where(freq > 0, (total - first_amount) / freq.clip(lower=1), 0.0),
         }
     )
-    return out
 
 
-def ibis_btyd(path: str, as_of: dt.date, read=None) -> pd.DataFrame:
-    from features.io import read_transactions
+def train_features(path: str, snapshots: int) -> int:
+    """What `clv train` does before any model: validate, build the customer-day table (and the run summary from
+    it), then features and labels of every planned snapshot."""
+    from features import ColumnMap, FeatureConfig, read_transactions
+    from features.planner import Grid, Snapshot, backtest_window, snapshots_before
+    from training.frames import SnapshotStore
+
+    config = FeatureConfig(columns=ColumnMap(date="ts"))
+    store = SnapshotStore(read_transactions(path, config.columns), config)
+    as_of = store.last_day + dt.timedelta(days=1)
+    window = backtest_window((as_of - store.first_day).days, 181)
+    plan = snapshots_before(as_of, 181, snapshots, Grid(as_of, 28, store.first_day))
+    plan = [s for s in plan if s.window_days == 181] + [Snapshot(as_of - dt.timedelta(days=window), window)]
+    for snap in plan:
+        store._load(snap.cutoff, snap.window_days)
+    return len(plan)
+
+
+def score_features(path: str) -> int:
+    """What `clv score` does before the model: validate, then the features at as_of in one pass."""
+    from features import ColumnMap, FeatureConfig, read_transactions
+    from features.build import features_from_daily
     from features.policy import daily_activity
-    from features.rfm import btyd_summary
 
-    log = (read or read_transactions)(path, validate=False)
-    cols = ["customer_id", "frequency", "recency", "T", "monetary_value"]
-    return btyd_summary(daily_activity(log, detail=False), as_of).select(cols).to_pyarrow().to_pandas()
+    config = FeatureConfig(columns=ColumnMap(date="ts"))
+    log = read_transactions(path, config.columns)
+    as_of = log.counts.last_day + dt.timedelta(days=1)
+    return len(features_from_daily(daily_activity(log), as_of, config, False).to_pyarrow())
 
 
-def run_step(step: str, path: str, memory_limit: str | None) -> dict:
-    """Run one step in this process and return its time and peak RSS."""
-    import ibis
+def commands(path: Path, out: Path, snapshots: int) -> dict[str, list[str]]:
+    me = [sys.executable, __file__, "--path", str(path), "--step"]
+    return {
+        "reference (hand-written DuckDB SQL)": [
+            sys.executable,
+            str(PERF / "duckdb_core_reference.py"),
+            "--input",
+            str(path),
+            "--cutoff",
+            CUTOFF,
+        ],
+        "clv features": [
+            CLV,
+            "features",
+            "--transactions",
+            str(path),
+            "--date-col",
+            "ts",
+            "--as-of",
+            CUTOFF,
+            "--out",
+            str(out),
+        ],
+        "clv features --horizon 90d": [
+            CLV,
+            "features",
+            "--transactions",
+            str(path),
+            "--date-col",
+            "ts",
+            "--as-of",
+            CUTOFF,
+            "--horizon",
+            "90d",
+            "--out",
+            str(out),
+        ],
+        "pandas BTYD core (vectorised)": me + ["pandas"],
+        "score feature phase (1 snapshot)": me + ["score"],
+        f"train feature phase ({snapshots} snapshots + backtest)": me + ["train", "--snapshots", str(snapshots)],
+    }
 
-    import features.build as build
-    from features.io import read_transactions as _read
 
-    con_args = {"memory_limit": memory_limit, "temp_directory": tempfile.mkdtemp()} if memory_limit else {}
-
-    def read_transactions(path, validate=True):
-        return _read(path, con=ibis.duckdb.connect(**con_args), validate=validate)
-
-    out = Path(tempfile.mkdtemp()) / "features.parquet"
+def run(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (GiB) of one whole process."""
+    env = os.environ | {"MLFLOW_DISABLE_TELEMETRY": "true", "BENTOML_DO_NOT_TRACK": "true"}
     t0 = time.perf_counter()
-    if step == "pandas BTYD core":
-        n = len(pandas_btyd(path, AS_OF))
-    elif step == "ibis+duckdb BTYD core":
-        n = len(ibis_btyd(path, AS_OF, read_transactions))
-    elif step == "ibis+duckdb validation":
-        read_transactions(path)
-        n = 0
-    elif step == "ibis+duckdb full features":
-        build.features_expr(read_transactions(path, validate=False), AS_OF).to_parquet(out)
-        n = 0
-    elif step == "ibis+duckdb validate + full features":
-        build.features_expr(read_transactions(path), AS_OF).to_parquet(out)
-        n = 0
-    else:
-        raise ValueError(step)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "rss_gib": peak_rss_gib(), "customers": n}
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr.read().decode()[-2000:]}")
+    proc.stderr.close()
+    return seconds, usage.ru_maxrss / 1024**2
 
 
-def peak_rss_gib() -> float:
-    """This process's peak resident set (VmHWM; ru_maxrss would carry the parent's peak across exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024**2
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-
-
-STEPS = (
-    "pandas BTYD core",
-    "ibis+duckdb BTYD core",
-    "ibis+duckdb validation",
-    "ibis+duckdb full features",
-    "ibis+duckdb validate + full features",
-)
-
-
-CHUNK_ROWS = 10_000_000
-
-
-def make_data(rows: int, folder: Path) -> tuple[Path, int]:
-    """One Parquet file up to 10 M rows; above that a directory of 10 M-row files (customers differ per file)."""
-    from features.generate import GeneratorConfig, generate
-
-    chunks = max(1, round(rows / CHUNK_ROWS))
-    path = folder / f"tx_{rows}.parquet" if chunks == 1 else folder / f"tx_{rows}"
+def make_data(rows: int, folder: Path) -> Path:
+    path = folder / f"tx_{rows}.parquet"
     if not path.exists():
-        target = path if chunks == 1 else path.with_name(path.name + ".partial")
-        if chunks > 1:
-            target.mkdir(parents=True, exist_ok=True)
-        for i in range(chunks):
-            customers = max(int(rows / chunks / TX_PER_CUSTOMER), 100)
-            tx, _ = generate(GeneratorConfig(customers=customers, seed=1 + i, id_prefix=f"C{i:03d}-"))
-            tx = tx[["customer_id", "date", "amount"]]
-            tx.to_parquet(target if chunks == 1 else target / f"part-{i:03d}.parquet", index=False)
-            del tx
-            print(f"  generated part {i + 1}/{chunks}", file=sys.stderr)
-        if chunks > 1:
-            target.rename(path)
-    import duckdb
-
-    files = str(path) if chunks == 1 else str(path / "*.parquet")
-    return path, duckdb.sql(f"select count(*) from read_parquet('{files}')").fetchone()[0]
-
-
-def check_agreement(path: Path) -> None:
-    a = pandas_btyd(str(path), AS_OF).sort_values("customer_id").reset_index(drop=True)
-    b = ibis_btyd(str(path), AS_OF).sort_values("customer_id").reset_index(drop=True)
-    pd.testing.assert_frame_equal(a, b, check_dtype=False, check_exact=False, rtol=1e-9)
-    print(f"pandas and ibis+duckdb agree on {len(a):,} customers")
+        tmp = folder / f".tx_{rows}.{os.getpid()}.parquet"
+        gen = [sys.executable, str(PERF / "gen_transactions.py"), "--transactions", str(rows), "--seed", "42"]
+        subprocess.run([*gen, "--out", str(tmp)], check=True, stdout=subprocess.DEVNULL)
+        tmp.rename(path)
+    return path
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", default="1000000,10000000", help="comma-separated target row counts")
-    parser.add_argument("--data", default=None, help="folder to keep generated data in (default: a temp dir)")
-    parser.add_argument("--skip-pandas", action="store_true", help="skip pandas (for 100 M rows)")
-    parser.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 4GB (spills to disk)")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", default="1000000,10000000", help="comma-separated row counts")
+    parser.add_argument("--data", default=None, help="folder to keep generated logs in (default: a temp dir)")
+    parser.add_argument("--repeat", type=int, default=2, help="paired runs per size; the table shows medians")
+    parser.add_argument("--snapshots", type=int, default=12, help="training snapshots in the train feature phase")
+    parser.add_argument("--skip-pandas", action="store_true", help="leave the pandas core out (100 M rows)")
+    parser.add_argument("--only", default=None, help="comma-separated step names to run (besides the reference)")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.step:
-        print(json.dumps(run_step(args.step, args.path, args.memory_limit)))
+    if args.step == "pandas":
+        pandas_btyd(args.path, dt.date.fromisoformat(CUTOFF))
+        return
+    if args.step == "score":
+        score_features(args.path)
+        return
+    if args.step == "train":
+        train_features(args.path, args.snapshots)
         return
 
     folder = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix="clv-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
-    results = []
-    for target in [int(x) for x in args.rows.split(",")]:
-        path, rows = make_data(target, folder)
-        if not args.skip_pandas:
-            check_agreement(path)
-        for step in STEPS:
-            if args.skip_pandas and step.startswith("pandas"):
-                continue
-            proc = subprocess.run(
-                [sys.executable, __file__, "--step", step, "--path", str(path)]
-                + (["--memory-limit", args.memory_limit] if args.memory_limit else []),
-                capture_output=True,
-                text=True,
-            )
-            if proc.returncode != 0:
-                print(proc.stderr, file=sys.stderr)
-                raise SystemExit(f"step {step!r} failed")
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
-            results.append({"rows": rows, "step": step, **r})
-            print(f"  {rows:>12,} {step:<38} {r['seconds']:7.2f} s {r['rss_gib']:5.2f} GiB", file=sys.stderr)
+    out = Path(tempfile.mkdtemp(prefix="clv-bench-out-")) / "features.parquet"
+    rows_list = [int(x) for x in args.rows.split(",")]
+    results: dict[tuple[int, str], list[tuple[float, float]]] = {}
+    for rows in rows_list:
+        path = make_data(rows, folder)
+        steps = commands(path, out, args.snapshots)
+        if args.skip_pandas:
+            steps.pop("pandas BTYD core (vectorised)")
+        if args.only:
+            keep = {s.strip() for s in args.only.split(",")}
+            steps = {k: v for k, v in steps.items() if k.startswith("reference") or any(k.startswith(s) for s in keep)}
+        for i in range(args.repeat):
+            for name, cmd in steps.items():
+                seconds, rss = run(cmd)
+                results.setdefault((rows, name), []).append((seconds, rss))
+                print(f"  {rows:>12,} run {i + 1} {name:<45} {seconds:7.2f} s {rss:5.2f} GiB", file=sys.stderr)
 
-    print()
-    print("| rows | step | seconds | M tx/s | peak RSS GiB | x pandas core |")
-    print("|---:|---|---:|---:|---:|---:|")
-    for r in results:
-        base = next((x["seconds"] for x in results if x["rows"] == r["rows"] and x["step"] == "pandas BTYD core"), None)
-        speed = f"{base / r['seconds']:.1f}" if base and "core" in r["step"] else ""
-        print(
-            f"| {r['rows']:,} | {r['step']} | {r['seconds']:.2f} | {r['rows'] / r['seconds'] / 1e6:.2f} "
-            f"| {r['rss_gib']:.2f} | {speed} |"
-        )
+    print(f"\nWhole processes, median of {args.repeat} paired runs; x ref = seconds / the reference's in that run.\n")
+    print("| rows | command | seconds | x ref | peak RSS GiB |")
+    print("|---:|---|---:|---:|---:|")
+    for (rows, name), runs in results.items():
+        ref = results[(rows, "reference (hand-written DuckDB SQL)")]
+        ratio = statistics.median(s / r for (s, _), (r, _) in zip(runs, ref, strict=True))
+        seconds = statistics.median(s for s, _ in runs)
+        rss = max(m for _, m in runs)
+        print(f"| {rows:,} | {name} | {seconds:.2f} | {ratio:.2f} | {rss:.2f} |")
+    print(json.dumps({f"{r}:{n}": v for (r, n), v in results.items()}), file=sys.stderr)
 
 
 if __name__ == "__main__":
