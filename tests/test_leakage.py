@@ -31,9 +31,11 @@ def same(a: pd.DataFrame, b: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=False, rtol=1e-9)
 
 
-# One positive purchase before the cutoff so every example has at least one customer.
-ANCHOR = [("a", dt.date(2024, 1, 15), 10.0)]
-SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# One purchase before the cutoff so every example has at least one customer: larger than all the returns a drawn
+# list can hold (25 x -20), so no return on its day can net it away.
+ANCHOR = [("a", dt.date(2024, 1, 15), 1000.0)]
+# Derandomized: the same examples on every run, so CI cannot turn red on a draw nobody saw locally.
+SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
