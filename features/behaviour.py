@@ -24,7 +24,7 @@ def behaviour_aggregates(days: ir.Table, as_of: dt.date, config: FeatureConfig, 
         return days.day >= ibis.literal(as_of - dt.timedelta(days=n), type="date")
 
     aggs: dict[str, ir.Value] = {
-        "purchase_days": count_if(p),
+        "purchase_days": when(p, days.day).count(),  # the same aggregate as the BTYD count: computed once
         "total_spend": days.net.sum(),
         "orders": days.orders.sum(),
         "returned": days.returned.sum(),

@@ -11,6 +11,9 @@ import datetime as dt
 import glob
 import gzip
 import math
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,6 +116,23 @@ def _format_of(file: str) -> str:
         return "parquet" if fh.read(4) == b"PAR1" else "csv"
 
 
+def connect(memory_limit: str | None = None) -> ibis.BaseBackend:
+    """An embedded DuckDB for one command: spills go to a private temporary directory removed with the connection
+    (not ``.tmp`` in the working directory), above ``memory_limit`` (e.g. ``4GB``; DuckDB's default: 80 % of RAM).
+    Row order is not kept between operators (every output is ordered explicitly), which saves sorting work."""
+    spill = tempfile.mkdtemp(prefix="clv-duckdb-")
+    settings = {"temp_directory": spill, "preserve_insertion_order": False}
+    if memory_limit:
+        settings["memory_limit"] = memory_limit
+    try:
+        con = ibis.duckdb.connect(**settings)
+    except duckdb.Error as exc:
+        shutil.rmtree(spill, ignore_errors=True)
+        raise InputError(f"memory limit {memory_limit!r} is not understood: write it like 4GB or 500MB") from exc
+    weakref.finalize(con, shutil.rmtree, spill, True)
+    return con
+
+
 def read_transactions(
     source: str | Path | pd.DataFrame | pa.Table,
     columns: ColumnMap | None = None,
@@ -128,7 +148,7 @@ def read_transactions(
     """
     columns = columns or ColumnMap()
     policy = policy or Policy()
-    con = con or ibis.duckdb.connect()
+    con = con or connect()
     if isinstance(source, pd.DataFrame | pa.Table):
         raw = con.create_table(f"transactions_{id(source)}", source, temp=True) if len(source) else None
         if raw is None:
@@ -331,6 +351,7 @@ def engine_date(value) -> dt.date:
 
 
 def _describe(raw: ir.Table, checks: dict, problems: list[tuple[str, int]], total: int, label: str) -> str:
+    raw._find_backend().raw_sql("SET preserve_insertion_order = true")  # row numbers must follow the file
     numbered = raw.mutate(_row=ibis.row_number() + 1)
     lines = [f"{label}: {sum(n for _, n in problems)} problem(s) in {total} rows (row numbers count data rows from 1):"]
     for key, n in problems:

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from features import ColumnMap, FeatureConfig, InputError, Policy, parse_horizon, policy_report, read_transactions
 from features.build import as_date
+from features.io import connect
 from features.periods import customer_periods
 from features.policy import daily_activity
 from features.snapshots import snapshot_from_periods
@@ -84,6 +85,12 @@ DateFormat = Annotated[
     str | None, typer.Option(help="strptime format of text dates, e.g. '%d/%m/%Y'; ISO dates need none.")
 ]
 DropDuplicates = Annotated[bool, typer.Option(help="Drop exact duplicate rows instead of keeping them.")]
+MemoryLimit = Annotated[
+    str | None,
+    typer.Option(
+        help="Memory for DuckDB, e.g. 4GB; above it work spills to a temporary directory (default: 80% of RAM)."
+    ),
+]
 TrackingUri = Annotated[
     str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
 ]
@@ -151,6 +158,7 @@ def features_cmd(
     cost_col: CostCol = None,
     date_format: DateFormat = None,
     drop_duplicates: DropDuplicates = False,
+    memory_limit: MemoryLimit = None,
 ) -> None:
     """Build point-in-time customer features (and labels with --horizon) and write them to a file."""
     cutoff = as_date(as_of, "--as-of")
@@ -159,7 +167,7 @@ def features_cmd(
     columns = ColumnMap(customer_col, date_col, amount_col, order_col, cost_col, date_format)
     config = FeatureConfig(columns=columns, policy=Policy(drop_duplicates=drop_duplicates))
     with err.status("reading and validating the purchase log"):
-        log = read_transactions(transactions, columns, config.policy)
+        log = read_transactions(transactions, columns, config.policy, con=connect(memory_limit))
     counts = log.counts
     if cutoff <= counts.first_day:
         raise InputError(f"--as-of {cutoff} is not after the first day of the log ({counts.first_day}): no history")
@@ -210,6 +218,7 @@ def train(
     cost_col: CostCol = None,
     date_format: DateFormat = None,
     drop_duplicates: DropDuplicates = False,
+    memory_limit: MemoryLimit = None,
 ) -> None:
     """Backtest what ships (model, baseline or a blend, chosen on validation customers) against the BTYD
     baseline, fit the final model, log it all to MLflow, register it as the challenger."""
@@ -221,10 +230,20 @@ def train(
     parse_horizon(every)
     columns = ColumnMap(customer_col, date_col, amount_col, order_col, cost_col, date_format)
     policy = Policy(drop_duplicates=drop_duplicates)
-    run_train(transactions, as_date(as_of, "--as-of"), config, columns, policy, experiment, register_as, tracking_uri)
+    run_train(
+        transactions,
+        as_date(as_of, "--as-of"),
+        config,
+        columns,
+        policy,
+        experiment,
+        register_as,
+        tracking_uri,
+        memory_limit,
+    )
 
 
-def run_train(transactions, cutoff, config, columns, policy, experiment, register_as, tracking_uri):
+def run_train(transactions, cutoff, config, columns, policy, experiment, register_as, tracking_uri, memory_limit=None):
     """Shared by ``train`` and ``demo``: read, train, log, register; prints the backtest table."""
     from training import tracking
     from training.train import train as fit
@@ -234,7 +253,7 @@ def run_train(transactions, cutoff, config, columns, policy, experiment, registe
 
     feature_config = FeatureConfig(columns=columns, policy=policy)
     with err.status("reading and validating the purchase log"):
-        log = read_transactions(transactions, columns, policy)
+        log = read_transactions(transactions, columns, policy, con=connect(memory_limit))
         store = SnapshotStore(log, feature_config)  # the customer-day table, built once for every snapshot
         report = store.report
     show.policy(out, report, log.source)
@@ -358,20 +377,23 @@ def score(
     cost_col: CostCol = None,
     date_format: DateFormat = None,
     drop_duplicates: DropDuplicates = False,
+    memory_limit: MemoryLimit = None,
 ) -> None:
     """Write churn probability, CLV with interval, segment and reasons for every customer; warn on drift."""
     _check_output(output)
     cutoff = as_date(as_of, "--as-of")
     columns = ColumnMap(customer_col, date_col, amount_col, order_col, cost_col, date_format)
-    run_score(transactions, cutoff, output, model, reasons, tracking_uri, columns, Policy(drop_duplicates))
+    run_score(
+        transactions, cutoff, output, model, reasons, tracking_uri, columns, Policy(drop_duplicates), memory_limit
+    )
 
 
-def run_score(transactions, cutoff, output, model, reasons, tracking_uri, columns, policy):
+def run_score(transactions, cutoff, output, model, reasons, tracking_uri, columns, policy, memory_limit=None):
     from training import tracking
     from training.score import score as predict
 
     with err.status("reading and validating the purchase log"):
-        log = read_transactions(transactions, columns, policy)
+        log = read_transactions(transactions, columns, policy, con=connect(memory_limit))
     tracking.connect(tracking_uri)
     with err.status(f"loading {model}"):
         try:
