@@ -17,6 +17,7 @@ import ibis
 import ibis.expr.datatypes as idt
 import ibis.expr.types as ir
 
+from features.aggregates import count_if
 from features.io import LogCounts, TransactionLog, engine_date
 
 
@@ -60,7 +61,7 @@ def daily_activity(log: TransactionLog, detail: bool = True, report: bool = Fals
     aggs = {
         "net": units.amount.sum(),
         "returned": ibis.greatest(-units.amount, 0.0).sum(),
-        "orders": (units.amount > 0).cast("int64").sum(),
+        "orders": count_if(units.amount > 0),
         "max_order": units.amount.max(),  # a customer's largest is positive: every customer has a purchase day
     }
     if log.has_cost:
