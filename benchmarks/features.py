@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the package, not this script, is `features`
 PERF = ROOT.parent / "shared" / "perf"
 CUTOFF = "2024-07-01"
 CLV = str(Path(sys.executable).with_name("clv"))
