@@ -29,7 +29,8 @@ bench: install
 	$(VENV)/bin/python benchmarks/features.py --rows 1000000,10000000
 
 bench-large: install
-	$(VENV)/bin/python benchmarks/features.py --rows 100000000 --skip-pandas --repeat 1 --data bench-data
+	$(VENV)/bin/python benchmarks/features.py --rows 100000000 --skip-pandas --repeat 1 --data bench-data \
+		--only "clv features,score" --memory-limit 4GB
 
 bench-quality: install
 	$(VENV)/bin/python benchmarks/quality.py --customers 50000

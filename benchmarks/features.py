@@ -93,9 +93,10 @@ def score_features(path: str) -> int:
     return len(features_from_daily(daily_activity(log), as_of, config, False).to_pyarrow())
 
 
-def commands(path: Path, out: Path, snapshots: int) -> dict[str, list[str]]:
+def commands(path: Path, out: Path, snapshots: int, memory_limit: str | None) -> dict[str, list[str]]:
     me = [sys.executable, __file__, "--path", str(path), "--step"]
-    return {
+    limit = ["--memory-limit", memory_limit] if memory_limit else []
+    steps = {
         "reference (hand-written DuckDB SQL)": [
             sys.executable,
             str(PERF / "duckdb_core_reference.py"),
@@ -134,6 +135,7 @@ def commands(path: Path, out: Path, snapshots: int) -> dict[str, list[str]]:
         "score feature phase (1 snapshot)": me + ["score"],
         f"train feature phase ({snapshots} snapshots + backtest)": me + ["train", "--snapshots", str(snapshots)],
     }
+    return {name: cmd + limit if name.startswith("clv") else cmd for name, cmd in steps.items()}
 
 
 def run(cmd: list[str]) -> tuple[float, float]:
@@ -167,6 +169,7 @@ def main() -> None:
     parser.add_argument("--snapshots", type=int, default=12, help="training snapshots in the train feature phase")
     parser.add_argument("--skip-pandas", action="store_true", help="leave the pandas core out (100 M rows)")
     parser.add_argument("--only", default=None, help="comma-separated step names to run (besides the reference)")
+    parser.add_argument("--memory-limit", default=None, help="passed to the clv commands, e.g. 4GB")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -187,7 +190,7 @@ def main() -> None:
     results: dict[tuple[int, str], list[tuple[float, float]]] = {}
     for rows in rows_list:
         path = make_data(rows, folder)
-        steps = commands(path, out, args.snapshots)
+        steps = commands(path, out, args.snapshots, args.memory_limit)
         if args.skip_pandas:
             steps.pop("pandas BTYD core (vectorised)")
         if args.only:
