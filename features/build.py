@@ -41,16 +41,17 @@ def as_date(value: dt.date | dt.datetime | str, what: str = "as_of") -> dt.date:
 
 
 def features_from_periods(periods: ir.Table, as_of: dt.date, config: FeatureConfig, has_cost: bool) -> ir.Table:
-    """The features of customers with a purchase before ``as_of``, from :func:`customer_periods` (cache that
-    first: the RFM scores read it four times, and the engine would recompute it each time)."""
+    """The features of customers with a purchase before ``as_of``, from :func:`customer_periods` (cache those
+    first when the labels or the run summary read them too)."""
     table = customers_before(periods)
     table = table.drop("period", *[c for c in REPORT_COLUMNS if c in table.columns])
-    return public_ids(rfm_scores(finish_behaviour(table, as_of, config, has_cost)))
+    # Materialised once: the RFM scores read it four times (small to compile and to scan, at any log size).
+    return public_ids(rfm_scores(finish_behaviour(table, as_of, config, has_cost).cache()))
 
 
 def features_from_daily(daily: ir.Table, as_of: dt.date, config: FeatureConfig, has_cost: bool) -> ir.Table:
     """The feature expression over the customer-day table (one group-by, computed and cached here)."""
-    return features_from_periods(customer_periods(daily, as_of, config, has_cost).cache(), as_of, config, has_cost)
+    return features_from_periods(customer_periods(daily, as_of, config, has_cost), as_of, config, has_cost)
 
 
 def features_expr(transactions: Transactions, as_of, config: FeatureConfig | None = None) -> ir.Table:

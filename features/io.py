@@ -162,6 +162,8 @@ def read_transactions(
     _check_columns(raw, columns, label)
     try:
         rows, counts = _normalise(raw, columns, label, validate, trim=fmt != "parquet")
+    except duckdb.OutOfMemoryException:
+        raise
     except duckdb.Error as exc:  # a malformed line deep in a CSV surfaces only when it is scanned
         raise _unreadable(label, fmt, exc) from None
     return TransactionLog(

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import duckdb
 import pyarrow as pa
 import typer
 from rich.console import Console
@@ -56,6 +57,17 @@ def handle_errors(fn: Callable) -> Callable:
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
+        except (MemoryError, duckdb.OutOfMemoryException) as exc:  # a limit reached, not a bug
+            if os.environ.get("CLV_DEBUG"):
+                traceback.print_exc()
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            err.print(
+                f"[bold red]out of memory:[/] {first}\nGive DuckDB more with --memory-limit (e.g. 8GB), or run on a "
+                "machine with more memory; nothing was written.",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
         except Exception as exc:
             if os.environ.get("CLV_DEBUG"):
                 traceback.print_exc()
