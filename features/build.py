@@ -12,7 +12,7 @@ import pyarrow as pa
 from features.behaviour import finish_behaviour
 from features.config import FeatureConfig
 from features.errors import InputError
-from features.io import TransactionLog, read_transactions
+from features.io import TransactionLog, materialise, read_transactions
 from features.periods import REPORT_COLUMNS, customer_periods, customers_before, public_ids
 from features.policy import daily_activity
 from features.rfm import rfm_scores
@@ -46,7 +46,7 @@ def features_from_periods(periods: ir.Table, as_of: dt.date, config: FeatureConf
     table = customers_before(periods)
     table = table.drop("period", *[c for c in REPORT_COLUMNS if c in table.columns])
     # Materialised once: the RFM scores read it four times (small to compile and to scan, at any log size).
-    return public_ids(rfm_scores(finish_behaviour(table, as_of, config, has_cost).cache()))
+    return public_ids(rfm_scores(materialise(finish_behaviour(table, as_of, config, has_cost))))
 
 
 def features_from_daily(daily: ir.Table, as_of: dt.date, config: FeatureConfig, has_cost: bool) -> ir.Table:

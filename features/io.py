@@ -11,6 +11,7 @@ import datetime as dt
 import glob
 import gzip
 import math
+import os
 import shutil
 import tempfile
 import weakref
@@ -120,7 +121,7 @@ def connect(memory_limit: str | None = None) -> ibis.BaseBackend:
     """An embedded DuckDB for one command: spills go to a private temporary directory removed with the connection
     (not ``.tmp`` in the working directory), above ``memory_limit`` (e.g. ``4GB``; DuckDB's default: 80 % of RAM).
     Row order is not kept between operators (every output is ordered explicitly), which saves sorting work."""
-    spill = tempfile.mkdtemp(prefix="clv-duckdb-")
+    spill = tempfile.mkdtemp(prefix="clv-duckdb-")  # the prefix tells materialise() the folder is ours
     settings = {"temp_directory": spill, "preserve_insertion_order": False}
     if memory_limit:
         settings["memory_limit"] = memory_limit
@@ -131,6 +132,20 @@ def connect(memory_limit: str | None = None) -> ibis.BaseBackend:
         raise InputError(f"memory limit {memory_limit!r} is not understood: write it like 4GB or 500MB") from exc
     weakref.finalize(con, shutil.rmtree, spill, True)
     return con
+
+
+def materialise(table: ir.Table) -> ir.Table:
+    """Compute ``table`` once for several readers. On a connection from :func:`connect` it is kept as Parquet in the
+    private temporary directory (compressed, read back lazily: a table of 10 M customers stays out of memory);
+    elsewhere the engine's own cache."""
+    con = table._find_backend()
+    folder = con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0] if con.name == "duckdb" else ""
+    if not folder or not Path(folder).name.startswith("clv-duckdb-"):
+        return table.cache()
+    fd, path = tempfile.mkstemp(suffix=".parquet", dir=folder)
+    os.close(fd)
+    table.to_parquet(path)
+    return con.read_parquet(path)
 
 
 def read_transactions(

@@ -21,7 +21,7 @@ from rich.console import Console
 
 from features import ColumnMap, FeatureConfig, InputError, Policy, parse_horizon, policy_report, read_transactions
 from features.build import as_date
-from features.io import connect
+from features.io import connect, materialise
 from features.periods import customer_periods
 from features.policy import daily_activity
 from features.snapshots import snapshot_from_periods
@@ -191,7 +191,9 @@ def features_cmd(
     with err.status(f"building features as of {cutoff} and writing {output}"):
         # One pass: the customer periods hold the features, the labels and the run summary's counts.
         daily = daily_activity(log, report=True)
-        periods = customer_periods(daily, cutoff, config, log.has_cost, horizon_days, later=True, report=True).cache()
+        periods = materialise(
+            customer_periods(daily, cutoff, config, log.has_cost, horizon_days, later=True, report=True)
+        )
         report = policy_report(log, periods)
         table = snapshot_from_periods(periods, cutoff, horizon_days, config, log.has_cost)
         write_table(table.order_by("customer_id"), output)
