@@ -212,6 +212,8 @@ def _scan(con: ibis.BaseBackend, files: list[str], fmt: str, label: str) -> ir.T
                 escape='"',
                 columns={name: "VARCHAR" for name in names},
             )
+    except duckdb.OutOfMemoryException:
+        raise
     except duckdb.Error as exc:
         raise _unreadable(label, fmt, exc) from None
     return raw

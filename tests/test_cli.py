@@ -55,6 +55,7 @@ def test_features_writes_the_file_and_a_summary(tmp_path, good_csv, suffix):
         (GOOD, ["--horizon", "6m"], "horizon"),
         (GOOD, ["--as-of", "2023-01-01"], "no history"),
         (GOOD, ["--horizon", "60d"], "need data the log does not have"),
+        (GOOD, ["--memory-limit", "lots"], "memory limit 'lots' is not understood"),
     ],
 )
 def test_bad_input_exits_2_with_one_message_and_no_output(tmp_path, content, args, message):
@@ -70,6 +71,14 @@ def test_bad_input_exits_2_with_one_message_and_no_output(tmp_path, content, arg
     assert message in " ".join(res.stderr.split())
     assert "Traceback" not in res.stderr
     assert not out.exists()
+
+
+def test_out_of_memory_is_a_clear_message_and_writes_nothing(tmp_path, good_csv):
+    out = tmp_path / "features.parquet"
+    res = clv("features", "--transactions", good_csv, "--as-of", "2024-02-01", "--out", out, "--memory-limit", "1MB")
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    assert "out of memory" in res.stderr and "--memory-limit" in res.stderr
+    assert "Traceback" not in res.stderr and not out.exists()
 
 
 def test_bad_output_name_exits_2(tmp_path, good_csv):

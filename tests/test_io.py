@@ -153,3 +153,21 @@ def test_implausibly_large_amounts_are_refused(tmp_path):
     write(tmp_path / "big.csv", "customer_id,date,amount\na,2024-01-01,1e19\nb,2024-01-02,5\n")
     with pytest.raises(InputError, match="row 1: '1e19'"):
         read_transactions(tmp_path / "big.csv")
+
+
+def test_engine_connection_spills_to_a_private_folder_removed_with_it():
+    import gc
+    from pathlib import Path
+
+    from features.io import connect, materialise
+
+    con = connect("200MB")
+    folder = Path(con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0])
+    assert folder.is_dir() and folder.name.startswith("clv-duckdb-")
+    table = con.create_table("t", pd.DataFrame({"x": [3, 1, 2]}), temp=True)
+    kept = materialise(table.mutate(y=table.x * 2))
+    assert sorted(kept.to_pandas()["y"]) == [2, 4, 6]
+    assert [p.suffix for p in folder.iterdir()] == [".parquet"]  # on disk, not in memory
+    del con, table, kept
+    gc.collect()
+    assert not folder.exists()
