@@ -13,8 +13,8 @@ from features.behaviour import finish_behaviour
 from features.config import FeatureConfig
 from features.errors import InputError
 from features.io import TransactionLog, materialise, read_transactions
-from features.periods import REPORT_COLUMNS, customer_periods, customers_before, public_ids
-from features.policy import daily_activity
+from features.periods import customer_periods, customers_before, public_ids
+from features.policy import REPORT_COLUMNS, daily_activity
 from features.rfm import rfm_scores
 
 Transactions = TransactionLog | pd.DataFrame | pa.Table | str | Path

@@ -14,7 +14,6 @@ from features.policy import activity_aggregates
 from features.rfm import btyd_aggregates
 
 BEFORE, WINDOW, LATER = 0, 1, 2  # rows before the cutoff, in the label window, after it
-REPORT_COLUMNS = ("customer_days", "rows", "known_duplicates", "unsure_duplicates")
 
 
 def customer_periods(

@@ -126,6 +126,9 @@ class PolicyReport:
         return asdict(self)
 
 
+REPORT_COLUMNS = ("customer_days", "rows", "known_duplicates", "unsure_duplicates")  # all activity_aggregates adds
+
+
 def activity_aggregates(days: ir.Table) -> dict[str, ir.Value]:
     """The run summary's counts per group of customer-days from ``daily_activity(..., report=True)``."""
     aggs = {"customer_days": days.count()}

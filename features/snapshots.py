@@ -11,6 +11,7 @@ import pandas as pd
 from features.build import Transactions, as_date, as_log, features_from_periods
 from features.config import FeatureConfig, parse_horizon
 from features.errors import InputError
+from features.io import materialise
 from features.labels import labels_from_periods
 from features.periods import customer_periods
 from features.planner import Grid, Snapshot, snapshots_before
@@ -32,7 +33,7 @@ def snapshot_expr(
     daily: ibis.Table, cutoff: dt.date, window_days: int | None, config: FeatureConfig, has_cost: bool
 ) -> ibis.Table:
     """Features as of ``cutoff`` joined with labels over ``window_days`` after it, from the customer-day table."""
-    periods = customer_periods(daily, cutoff, config, has_cost, window_days).cache()
+    periods = materialise(customer_periods(daily, cutoff, config, has_cost, window_days))
     return snapshot_from_periods(periods, cutoff, window_days, config, has_cost)
 
 
