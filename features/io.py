@@ -42,6 +42,7 @@ DATE_FORMATS = (
     "%Y%m%d",
 )
 SHOW_ROWS = 5
+SPILL_PREFIX = "clv-duckdb-"
 MAX_AMOUNT = 1e12  # larger amounts are data errors, and would overflow integer spend units
 
 
@@ -120,8 +121,9 @@ def _format_of(file: str) -> str:
 def connect(memory_limit: str | None = None) -> ibis.BaseBackend:
     """An embedded DuckDB for one command: spills go to a private temporary directory removed with the connection
     (not ``.tmp`` in the working directory), above ``memory_limit`` (e.g. ``4GB``; DuckDB's default: 80 % of RAM).
-    Row order is not kept between operators (every output is ordered explicitly), which saves sorting work."""
-    spill = tempfile.mkdtemp(prefix="clv-duckdb-")  # the prefix tells materialise() the folder is ours
+    Under a limit, :func:`materialise` keeps intermediate tables on disk too. Row order is not kept between
+    operators (every output is ordered explicitly), which saves sorting work."""
+    spill = tempfile.mkdtemp(prefix=SPILL_PREFIX)
     settings = {"temp_directory": spill, "preserve_insertion_order": False}
     if memory_limit:
         settings["memory_limit"] = memory_limit
@@ -131,17 +133,18 @@ def connect(memory_limit: str | None = None) -> ibis.BaseBackend:
         shutil.rmtree(spill, ignore_errors=True)
         raise InputError(f"memory limit {memory_limit!r} is not understood: write it like 4GB or 500MB") from exc
     weakref.finalize(con, shutil.rmtree, spill, True)
+    con.clv_tables_on_disk = bool(memory_limit)  # read by materialise()
     return con
 
 
 def materialise(table: ir.Table) -> ir.Table:
-    """Compute ``table`` once for several readers. On a connection from :func:`connect` it is kept as Parquet in the
-    private temporary directory (compressed, read back lazily: a table of 10 M customers stays out of memory);
-    elsewhere the engine's own cache."""
+    """Compute ``table`` once for several readers: in the engine's memory, or on a connection from
+    :func:`connect` with a memory limit as Parquet in its private temporary directory (compressed, read back
+    lazily: the periods of 10 M customers would otherwise take most of a 4 GB limit)."""
     con = table._find_backend()
-    folder = con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0] if con.name == "duckdb" else ""
-    if not folder or not Path(folder).name.startswith("clv-duckdb-"):
+    if not getattr(con, "clv_tables_on_disk", False):
         return table.cache()
+    folder = con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0]
     fd, path = tempfile.mkstemp(suffix=".parquet", dir=folder)
     os.close(fd)
     table.to_parquet(path)

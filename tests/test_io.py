@@ -167,7 +167,7 @@ def test_engine_connection_spills_to_a_private_folder_removed_with_it():
     table = con.create_table("t", pd.DataFrame({"x": [3, 1, 2]}), temp=True)
     kept = materialise(table.mutate(y=table.x * 2))
     assert sorted(kept.to_pandas()["y"]) == [2, 4, 6]
-    assert [p.suffix for p in folder.iterdir()] == [".parquet"]  # on disk, not in memory
+    assert [p.suffix for p in folder.iterdir()] == [".parquet"]  # under a memory limit: on disk, not in memory
     del con, table, kept
     gc.collect()
     assert not folder.exists()
