@@ -32,7 +32,11 @@ class ScoredSnapshot:
         if not path.is_file():
             raise InputError(f"snapshot {path} does not exist: write it with `clv score --out {path}`")
         try:
-            table = pacsv.read_csv(path) if path.suffix.lower() == ".csv" else pq.read_table(path)
+            if path.suffix.lower() == ".csv":  # ids stay text: "007" is not 7
+                options = pacsv.ConvertOptions(column_types={"customer_id": pa.string()})
+                table = pacsv.read_csv(path, convert_options=options)
+            else:
+                table = pq.read_table(path)
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"snapshot {path} is not a readable `clv score` output: {exc}") from None
         missing = [c for c in COLUMNS if c not in table.column_names]
