@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.errors import InputError
+from features.io import atomic_file
 
 
 @dataclass(frozen=True)
@@ -190,10 +191,10 @@ def write_generated(cfg: GeneratorConfig, out: Path) -> dict[str, Path]:
         "config": out / "generator.json",
     }
     for key, frame in (("transactions", tx), ("truth", truth)):
-        tmp = paths[key].with_suffix(".parquet.tmp")
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
-        tmp.replace(paths[key])
-    paths["config"].write_text(json.dumps(asdict(cfg), default=str, indent=2))
+        with atomic_file(paths[key]) as tmp:
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
+    with atomic_file(paths["config"]) as tmp:
+        tmp.write_text(json.dumps(asdict(cfg), default=str, indent=2))
     return paths
 
 

@@ -6,6 +6,7 @@ column, how many rows are affected and the first few of them.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import glob
@@ -15,6 +16,7 @@ import os
 import shutil
 import tempfile
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +118,25 @@ def _format_of(file: str) -> str:
         return "csv"
     with open(file, "rb") as fh:
         return "parquet" if fh.read(4) == b"PAR1" else "csv"
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to: on success it replaces ``path`` with ordinary permissions, on
+    any failure (an interrupt too) it is removed, so readers never see a half-written file and nothing is left."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a finished output gets ordinary permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def connect(memory_limit: str | None = None) -> ibis.BaseBackend:

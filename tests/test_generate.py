@@ -212,3 +212,33 @@ def test_rates_oracle_is_informative_but_below_the_full_oracle(generated):
     assert rates["prob_no_purchase"].mean() == pytest.approx(churned.mean(), abs=0.02)
     ratio = actual["future_purchases"].sum() / rates["expected_purchases"].sum()
     assert 0.85 < ratio < 1.05
+
+
+def test_generated_files_are_written_atomically_and_leave_nothing_behind(tmp_path, monkeypatch):
+    import features.generate as gen
+
+    cfg = GeneratorConfig(customers=50, seed=3)
+    paths = gen.write_generated(cfg, tmp_path / "ok")
+    assert sorted(p.name for p in (tmp_path / "ok").iterdir()) == [
+        "generator.json",
+        "transactions.parquet",
+        "truth.parquet",
+    ]
+
+    real = gen.pq.write_table
+    calls = []
+
+    def fail_on_truth(table, where):
+        calls.append(where)
+        if len(calls) == 2:
+            real(table, where)  # a half-written file under the temporary name ...
+            raise KeyboardInterrupt  # ... then the user presses Ctrl-C
+        real(table, where)
+
+    monkeypatch.setattr(gen.pq, "write_table", fail_on_truth)
+    with pytest.raises(KeyboardInterrupt):
+        gen.write_generated(cfg, tmp_path / "cut")
+    assert sorted(p.name for p in (tmp_path / "cut").iterdir()) == ["transactions.parquet"]  # whole, renamed
+    assert len(pd.read_parquet(tmp_path / "cut" / "transactions.parquet")) == len(
+        pd.read_parquet(paths["transactions"])
+    )
