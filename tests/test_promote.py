@@ -117,3 +117,24 @@ def test_frame_is_checked():
     frame.loc[0, "challenger_clv"] = np.nan
     with pytest.raises(ValueError, match="non-finite"):
         judge(frame, has_champion=False, n_boot=N_BOOT)
+
+
+def test_a_registry_failure_is_an_error_not_no_champion(tmp_path):
+    """The local store (the default `sqlite:///mlflow.db`) with its alias table gone: the lookup fails, and that must
+    stop the promotion with a message instead of reading as "no champion yet"."""
+    import sqlite3
+
+    from mlflow import MlflowClient
+
+    from features import InputError
+    from training import tracking
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.create_registered_model("m")
+    assert tracking.alias_version(client, "m", "champion") is None  # no such alias: None
+    assert tracking.alias_version(client, "unknown", "champion") is None  # no such model: None
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        db.execute("DROP TABLE registered_model_aliases")
+    with pytest.raises(InputError, match="registry could not say which version of 'm' is @champion"):
+        tracking.alias_version(client, "m", "champion")

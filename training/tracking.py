@@ -186,11 +186,18 @@ def _register(client: MlflowClient, model_uri: str, name: str, run_id: str) -> s
 
 
 def alias_version(client: MlflowClient, name: str, alias: str):
-    """The model version behind ``alias``, or None."""
+    """The model version behind ``alias``, or None when the model or the alias does not exist. Any other registry
+    failure is an error: taking it for "no champion yet" would promote without judging."""
     try:
         return client.get_model_version_by_alias(name, alias)
-    except mlflow.exceptions.MlflowException:
-        return None
+    except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.error_code
+        raise InputError(
+            f"the model registry could not say which version of {name!r} is @{alias} ({exc.error_code}: {first}); "
+            "nothing was changed"
+        ) from None
 
 
 def load_bundle(model_uri: str):
