@@ -10,6 +10,7 @@ import ibis.expr.types as ir
 
 from features.behaviour import behaviour_aggregates, first_purchase_net
 from features.config import FeatureConfig
+from features.errors import InputError
 from features.policy import activity_aggregates
 from features.rfm import btyd_aggregates
 
@@ -32,6 +33,7 @@ def customer_periods(
     in the window are the labels, and with ``report`` (over ``daily_activity(..., report=True)``) the run summary's
     counts.
     """
+    _check_reach(as_of, config, window_days or 0)
     start = ibis.literal(as_of, type="date")
     end = ibis.literal(as_of + dt.timedelta(days=window_days or 0), type="date")
     days = daily if later else daily.filter(daily.day < end)
@@ -40,6 +42,16 @@ def customer_periods(
     if report:
         aggs |= activity_aggregates(days)
     return days.group_by("customer_id", "period").aggregate(**aggs)
+
+
+def _check_reach(as_of: dt.date, config: FeatureConfig, window_days: int) -> None:
+    """The feature windows look back and the label window forward from ``as_of``: both must stay on the calendar."""
+    back = max((*config.windows, 2 * config.trend_days))
+    if (as_of - dt.date.min).days < back or (dt.date.max - as_of).days < window_days:
+        raise InputError(
+            f"as_of {as_of} is too close to the ends of the calendar: the features look back {back} days and the "
+            f"labels {window_days} days ahead; use a date between year 2 and year 9998"
+        )
 
 
 def customers_before(periods: ir.Table) -> ir.Table:

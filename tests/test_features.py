@@ -131,3 +131,12 @@ def test_as_of_must_be_a_date(hand_log):
     with pytest.raises(InputError, match="as_of"):
         build_features(hand_log, "yesterday")
     assert len(build_features(hand_log, dt.date(2024, 3, 1))) == 2
+
+
+@pytest.mark.parametrize(("as_of", "horizon"), [("0001-06-01", None), ("9999-12-01", "181d")])
+def test_a_cutoff_at_the_ends_of_the_calendar_is_an_input_error(hand_log, as_of, horizon):
+    with pytest.raises(InputError, match="too close to the ends of the calendar"):
+        if horizon is None:
+            build_features(hand_log, as_of)
+        else:
+            build_labels(hand_log, as_of, horizon)
