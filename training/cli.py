@@ -5,9 +5,11 @@ Exit codes: 0 ok, 2 bad input (one message, no traceback, no output file), 1 int
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -40,6 +42,21 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 out = Console()
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM (a job scheduler stopping us, `kill`) unwinds like Ctrl-C: an open MLflow run ends FAILED and a
+    model version registered without its alias is deleted, instead of the process vanishing mid-write."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def handle_errors(fn: Callable) -> Callable:
@@ -259,6 +276,12 @@ def train(
 
 def run_train(transactions, cutoff, config, columns, policy, experiment, register_as, tracking_uri, memory_limit=None):
     """Shared by ``train`` and ``demo``: read, train, log, register; prints the backtest table."""
+    with terminate_as_interrupt():
+        args = (transactions, cutoff, config, columns, policy, experiment, register_as, tracking_uri, memory_limit)
+        return _train(*args)
+
+
+def _train(transactions, cutoff, config, columns, policy, experiment, register_as, tracking_uri, memory_limit):
     from training import tracking
     from training.train import train as fit
 

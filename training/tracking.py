@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import tempfile
 import urllib.request
@@ -80,8 +81,12 @@ def log_training(
 ) -> tuple[str, str]:
     """Record the run and register the model with alias ``challenger``; returns (run id, model version)."""
     client = connect(uri)
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=f"train as of {result.bundle.trained_as_of}") as run:
+    exp = mlflow.set_experiment(experiment)
+    end_orphaned_runs(client, exp.experiment_id)
+    with mlflow.start_run(
+        run_name=f"train as of {result.bundle.trained_as_of}",
+        tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
+    ) as run:
         mlflow.log_params(config.as_params())
         mlflow.set_tags(
             facts
@@ -110,6 +115,35 @@ def log_training(
             model_uri = _log_model(result, tmp_path)
         version_ = _register(client, model_uri, register_as, run.info.run_id)
     return run.info.run_id, version_
+
+
+HOST_TAG, PID_TAG = "clv.host", "clv.pid"  # who runs a training run, so a later start can tell it was killed
+
+
+def end_orphaned_runs(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Mark KILLED the runs of this experiment still RUNNING whose training process on this machine is gone (killed
+    with SIGKILL, or the machine lost power); runs of live processes or other machines are left alone."""
+    host = socket.gethostname()
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'"
+    )
+    ended = []
+    for run in runs:
+        pid = run.data.tags.get(PID_TAG, "")
+        if pid.isdigit() and not _alive(int(pid)):
+            client.set_terminated(run.info.run_id, "KILLED")
+            ended.append(run.info.run_id)
+    return ended
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 BACKTEST_FILE = "backtest.parquet"  # in the run's "backtest" artifact folder: what `clv promote` judges on
