@@ -6,6 +6,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+TIERS = ("high value", "medium value", "low value")
+BANDS = ("safe", "watch", "at risk")
+SEGMENTS = tuple(f"{tier} / {band}" for tier in TIERS for band in BANDS)  # every name a customer can get
+
 
 @dataclass(frozen=True)
 class SegmentConfig:
@@ -35,6 +39,6 @@ def value_risk_segment(
     high, medium = thresholds
     v = np.asarray(predicted_value, dtype=float)
     p = np.asarray(churn, dtype=float)
-    tier = np.where(v >= high, "high value", np.where(v >= medium, "medium value", "low value")).astype(object)
-    band = np.where(p >= config.at_risk_from, "at risk", np.where(p >= config.watch_from, "watch", "safe"))
+    tier = np.where(v >= high, TIERS[0], np.where(v >= medium, TIERS[1], TIERS[2])).astype(object)
+    band = np.where(p >= config.at_risk_from, BANDS[2], np.where(p >= config.watch_from, BANDS[1], BANDS[0]))
     return tier + " / " + band.astype(object)

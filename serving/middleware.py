@@ -8,6 +8,7 @@ import hmac
 import json
 
 OPEN_PATHS = ("/livez", "/readyz", "/healthz", "/metrics")
+ADMIN_PATHS = ("/admin/",)  # need the admin key; locked (403) when none is configured
 GET_AS_POST = ("/model",)  # read-only endpoints also answered on GET (the framework's APIs are POST)
 
 
@@ -36,11 +37,20 @@ class BodyTooLarge(Exception):
     """Raised inside the app's receive when the streamed body passes the limit."""
 
 
+def check_key(name: str, value: str | None) -> str | None:
+    """A configured key, or None when unset; a key set but empty is refused (it would silently mean "no key")."""
+    if value is not None and not value.strip():
+        raise ValueError(f"{name} is set but empty: set a key, or unset it")
+    return value
+
+
 class Guard:
     """``Authorization: Bearer <key>`` on every path but the health ones when ``api_key`` is set (constant-time
-    compare) -> 401; a body over ``max_body_bytes`` -> 413; more than ``max_concurrency`` requests at once -> 429;
-    the framework's 400 for invalid input -> 422. Every early answer is sent after the body has been read, so a
-    client still sending reads it instead of a broken pipe (the framework's own concurrency limit answers first)."""
+    compare) -> 401; ``/admin/*`` only with ``admin_key`` (401 otherwise), and 403 for everyone when no admin key
+    is configured; a POST body that is not ``application/json`` -> 415 (so no web page can post a form to us); a
+    body over ``max_body_bytes`` -> 413; more than ``max_concurrency`` requests at once -> 429; the framework's 400
+    for invalid input -> 422. Every early answer is sent after the body has been read, so a client still sending
+    reads it instead of a broken pipe (the framework's own concurrency limit answers first)."""
 
     def __init__(
         self,
@@ -48,9 +58,11 @@ class Guard:
         api_key: str | None = None,
         max_body_bytes: int = 32 * 1024 * 1024,
         max_concurrency: int | None = None,
+        admin_key: str | None = None,
     ):
         self.app = app
-        self.api_key = api_key or None
+        self.api_key = check_key("CLV_API_KEY", api_key)
+        self.admin_key = check_key("CLV_ADMIN_KEY", admin_key)
         self.max_body_bytes = max_body_bytes
         self.max_concurrency = max_concurrency
         self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency else None
@@ -59,13 +71,12 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
-        if self.api_key and not scope["path"].startswith(OPEN_PATHS):
-            given = headers.get(b"authorization", b"").decode("latin-1")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.api_key}".encode()):
-                await _discard_body(receive)
-                for message in _reply(401, "missing or wrong API key: send Authorization: Bearer <key>"):
-                    await send(message)
-                return
+        refusal = self._refusal(scope, headers)
+        if refusal:
+            await _discard_body(receive)
+            for message in _reply(*refusal):
+                await send(message)
+            return
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             await _discard_body(receive)  # so that the client, still sending, can read the answer
@@ -82,6 +93,27 @@ class Guard:
             async with self._slots:
                 return await self._forward(scope, receive, send)
         return await self._forward(scope, receive, send)
+
+    def _refusal(self, scope, headers: dict) -> tuple[int, str] | None:
+        """The status and message of a request refused before it reaches the service, or None."""
+        path = scope["path"]
+        given = headers.get(b"authorization", b"")
+        if path.startswith(ADMIN_PATHS):
+            if not self.admin_key:
+                return 403, "admin endpoints are locked: start the service with CLV_ADMIN_KEY set to use them"
+            if not hmac.compare_digest(given, f"Bearer {self.admin_key}".encode()):
+                return 401, "missing or wrong admin key: send Authorization: Bearer <CLV_ADMIN_KEY>"
+        elif (
+            self.api_key
+            and not path.startswith(OPEN_PATHS)
+            and not hmac.compare_digest(given, f"Bearer {self.api_key}".encode())
+        ):
+            return 401, "missing or wrong API key: send Authorization: Bearer <key>"
+        if scope["method"] == "POST":
+            kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            if kind != b"application/json":
+                return 415, "send the body as JSON with Content-Type: application/json"
+        return None
 
     async def _forward(self, scope, receive, send):
         """The request, passed on: GET read-only endpoints as POST, the body counted against the limit, 400 -> 422."""

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
+
+from models.segments import SEGMENTS
 
 MAX_IDS = 10_000
 MAX_TRANSACTIONS = 100_000
 
 CustomerId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 CustomerIds = Annotated[list[CustomerId], Field(min_length=1, max_length=MAX_IDS)]
+Segment = Literal[SEGMENTS]  # a closed list: an unknown segment is a 422 naming the valid ones
 
 
 class Prediction(BaseModel):

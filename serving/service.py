@@ -3,6 +3,7 @@ a raw purchase history (same feature code as training), campaign targeting, mode
 
 Configuration by environment (``clv serve`` sets it): ``CLV_MODEL_URI`` (default
 ``models:/customer-value@champion``), ``CLV_SNAPSHOT`` (a ``clv score`` Parquet file), ``CLV_API_KEY`` (optional),
+``CLV_ADMIN_KEY`` (for ``/admin/*``; without it they answer 403),
 ``CLV_MAX_BODY_BYTES``, ``CLV_TIMEOUT_SECONDS``, ``CLV_MAX_CONCURRENCY``, ``MLFLOW_TRACKING_URI``.
 """
 
@@ -24,6 +25,7 @@ from serving.schemas import (
     CustomerIds,
     ModelInfo,
     PredictResponse,
+    Segment,
     Target,
     TargetResponse,
     Transactions,
@@ -82,7 +84,7 @@ class CustomerValueService:
         budget: Annotated[float, Field(gt=0, allow_inf_nan=False)],
         contact_cost: Annotated[float, Field(ge=0, allow_inf_nan=False)],
         expected_uplift: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)],
-        segment: str | None = None,
+        segment: Segment | None = None,
         min_clv: Annotated[float | None, Field(allow_inf_nan=False)] = None,
         limit: Annotated[int, Field(gt=0, le=100_000)] = 1000,
     ) -> TargetResponse:
@@ -157,6 +159,7 @@ def info(state: ServingState) -> ModelInfo:
 CustomerValueService.add_asgi_middleware(
     Guard,
     api_key=os.environ.get("CLV_API_KEY"),
+    admin_key=os.environ.get("CLV_ADMIN_KEY"),
     max_body_bytes=int(os.environ.get("CLV_MAX_BODY_BYTES", str(32 * 1024 * 1024))),
     max_concurrency=int(os.environ.get("CLV_MAX_CONCURRENCY", "64")),  # over it: 429 (after reading the body)
 )

@@ -81,6 +81,14 @@ def test_out_of_memory_is_a_clear_message_and_writes_nothing(tmp_path, good_csv)
     assert "Traceback" not in res.stderr and not out.exists()
 
 
+def test_serve_refuses_an_empty_key_before_starting():
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"CLV_ADMIN_KEY": " "}
+    res = subprocess.run(
+        [sys.executable, "-m", "training.cli", "serve"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert res.returncode == 2 and "CLV_ADMIN_KEY is set but empty" in res.stderr
+
+
 def test_bad_output_name_exits_2(tmp_path, good_csv):
     res = clv("features", "--transactions", good_csv, "--as-of", "2024-03-01", "--out", tmp_path / "f.xlsx")
     assert res.returncode == 2 and ".parquet or .csv" in res.stderr

@@ -19,7 +19,10 @@ async def echo_app(scope, receive, send):
     await send({"type": "http.response.body", "body": scope["method"].encode() + b" " + body})
 
 
-def run(guard, path="/predict", method="POST", headers=(), chunks=(b"{}",)):
+JSON = (b"content-type", b"application/json")
+
+
+def run(guard, path="/predict", method="POST", headers=(JSON,), chunks=(b"{}",)):
     sent = []
     queue = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
 
@@ -37,14 +40,14 @@ def run(guard, path="/predict", method="POST", headers=(), chunks=(b"{}",)):
 def test_api_key_is_required_except_on_health_paths():
     guard = Guard(echo_app, api_key="k")
     assert run(guard)[0] == 401
-    assert run(guard, headers=[(b"authorization", b"Bearer wrong")])[0] == 401
-    assert run(guard, headers=[(b"authorization", b"Bearer k")])[0] == 200
+    assert run(guard, headers=[JSON, (b"authorization", b"Bearer wrong")])[0] == 401
+    assert run(guard, headers=[JSON, (b"authorization", b"Bearer k")])[0] == 200
     assert run(guard, path="/readyz", method="GET")[0] == 200
 
 
 def test_declared_and_streamed_bodies_over_the_limit_are_413():
     guard = Guard(echo_app, max_body_bytes=10)
-    assert run(guard, headers=[(b"content-length", b"11")])[0] == 413
+    assert run(guard, headers=[JSON, (b"content-length", b"11")])[0] == 413
     status, body = run(guard, chunks=(b"12345", b"67890", b"x"))  # no content-length, 11 bytes in chunks
     assert status == 413 and b"over 10 bytes" in body
     assert run(guard, chunks=(b"12345", b"67890"))[0] == 200
@@ -79,11 +82,11 @@ def test_over_the_concurrency_limit_is_429_after_the_body_is_read():
         async def send(message):
             sent.append(message)
 
-        holder = asyncio.create_task(guard({"type": "http", "path": "/predict", "method": "POST", "headers": []},
+        holder = asyncio.create_task(guard({"type": "http", "path": "/predict", "method": "POST", "headers": [JSON]},
                                            lambda: asyncio.sleep(0, {"type": "http.request", "body": b"{}"}),
                                            lambda m: asyncio.sleep(0)))  # fmt: skip
         await asyncio.sleep(0.01)
-        await guard({"type": "http", "path": "/predict", "method": "POST", "headers": []}, receive, send)
+        await guard({"type": "http", "path": "/predict", "method": "POST", "headers": [JSON]}, receive, send)
         health = []  # asked while the slot is still held
         await guard({"type": "http", "path": "/readyz", "method": "GET", "headers": []},
                     lambda: asyncio.sleep(0, {"type": "http.request", "body": b""}),
@@ -96,3 +99,35 @@ def test_over_the_concurrency_limit_is_429_after_the_body_is_read():
     assert sent[0]["status"] == 429 and b"at most 1 at a time" in sent[1]["body"]
     assert left == []  # both chunks of the rejected body were read before answering
     assert health[0]["status"] == 200
+
+
+def test_admin_paths_are_locked_without_an_admin_key_and_need_it_with_one():
+    api = (b"authorization", b"Bearer k")
+    locked = Guard(echo_app, api_key="k")
+    status, body = run(locked, path="/admin/reload", headers=[JSON, api])
+    assert status == 403 and b"CLV_ADMIN_KEY" in body
+    assert run(Guard(echo_app), path="/admin/reload")[0] == 403  # no keys at all: still locked
+    guard = Guard(echo_app, api_key="k", admin_key="a")
+    assert run(guard, path="/admin/reload", headers=[JSON, api])[0] == 401  # the API key does not open admin
+    assert run(guard, path="/admin/reload", headers=[JSON, (b"authorization", b"Bearer a")])[0] == 200
+    assert run(guard, headers=[JSON, (b"authorization", b"Bearer a")])[0] == 401  # nor the admin key the API
+
+
+def test_post_bodies_must_be_json():
+    guard = Guard(echo_app)
+    for kind in (b"text/plain", b"application/x-www-form-urlencoded", b"multipart/form-data; boundary=x"):
+        status, body = run(guard, headers=[(b"content-type", kind)])
+        assert status == 415 and b"application/json" in body
+    assert run(guard, headers=[])[0] == 415  # no content type
+    assert run(guard, headers=[(b"content-type", b"Application/JSON; charset=utf-8")])[0] == 200
+    assert run(guard, path="/model", method="GET", headers=[], chunks=())[0] == 200  # GET needs no body
+
+
+def test_empty_keys_are_refused_at_start():
+    import pytest
+
+    for key in ("", "  "):
+        with pytest.raises(ValueError, match="CLV_API_KEY is set but empty"):
+            Guard(echo_app, api_key=key)
+        with pytest.raises(ValueError, match="CLV_ADMIN_KEY is set but empty"):
+            Guard(echo_app, admin_key=key)

@@ -459,11 +459,18 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Start the HTTP prediction service (BentoML). Set CLV_API_KEY to require `Authorization: Bearer <key>`."""
+    """Start the HTTP prediction service (BentoML). Set CLV_API_KEY to require `Authorization: Bearer <key>`, and
+    CLV_ADMIN_KEY to open /admin/reload (locked without it)."""
     import subprocess
 
+    from serving.middleware import check_key
     from training import tracking
 
+    for name in ("CLV_API_KEY", "CLV_ADMIN_KEY"):
+        try:
+            check_key(name, os.environ.get(name))
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
     if snapshot is not None and not snapshot.is_file():
         raise InputError(f"--snapshot {snapshot} does not exist: write it with `clv score --out {snapshot}`")
     env = os.environ | {
@@ -484,7 +491,7 @@ def serve(
         "--port",
         str(port),
     ]
-    out.print(f"serving {model} on http://{host}:{port} (docs at /docs)")
+    out.print(f"serving {model} on http://{host}:{port} (API docs at /)")
     raise typer.Exit(subprocess.run(cmd, env=env).returncode)
 
 

@@ -21,13 +21,22 @@ from features import ColumnMap, read_transactions
 from tests.integration.conftest import AS_OF, free_port
 
 KEY = "test-key-123"
+ADMIN = "admin-key-456"
 NAME = "serve-model"
 
 
-def call(base: str, path: str, body=None, key: str | None = KEY, method: str | None = None, raw: bytes | None = None):
+def call(
+    base: str,
+    path: str,
+    body=None,
+    key: str | None = KEY,
+    method: str | None = None,
+    raw: bytes | None = None,
+    content_type: str = "application/json",
+):
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     req = urllib.request.Request(base + path, data=data, method=method or ("POST" if data is not None else "GET"))
-    req.add_header("content-type", "application/json")
+    req.add_header("content-type", content_type)
     if key:
         req.add_header("authorization", f"Bearer {key}")
     try:
@@ -68,6 +77,7 @@ def served(trained, small_config, mlflow_uri, generated, tmp_path_factory):
         "CLV_MODEL_URI": f"models:/{NAME}@champion",
         "CLV_SNAPSHOT": str(folder / "scores.parquet"),
         "CLV_API_KEY": KEY,
+        "CLV_ADMIN_KEY": ADMIN,
         "CLV_MAX_BODY_BYTES": str(2_000_000),
     }
     with start_service(env, folder / "service.log") as base:
@@ -181,6 +191,23 @@ def test_bad_input_is_422_naming_the_field(served, path, body, field):
     assert field in json.dumps(reply)
 
 
+def test_an_unknown_segment_is_422_listing_the_valid_ones(served):
+    body = {"budget": 100, "contact_cost": 1, "expected_uplift": 0.1, "segment": "High value / at risk"}
+    status, reply = call(served["base"], "/target", body)
+    assert status == 422, reply
+    assert "high value / at risk" in json.dumps(reply) and "low value / safe" in json.dumps(reply)
+    body["segment"] = "high value / at risk"
+    assert call(served["base"], "/target", body)[0] == 200
+
+
+def test_admin_needs_its_own_key_and_posts_need_json(served):
+    assert call(served["base"], "/admin/reload", {})[0] == 401  # the API key does not open admin
+    status, reply = call(served["base"], "/admin/reload", raw=b"x=1", key=ADMIN, content_type="text/plain")
+    assert status == 415 and "application/json" in json.dumps(reply)
+    form = b"customer_ids=a"
+    assert call(served["base"], "/predict", raw=form, content_type="application/x-www-form-urlencoded")[0] == 415
+
+
 def test_non_finite_amount_is_422(served):
     raw = b'{"as_of": "2025-01-01", "transactions": [{"customer_id": "a", "date": "2024-01-01", "amount": NaN}]}'
     status, reply = call(served["base"], "/predict_history", raw=raw)
@@ -209,7 +236,7 @@ def test_reload_swaps_versions_without_failing_requests(served, trained, small_c
 
     with cf.ThreadPoolExecutor(8) as pool:
         before = list(pool.map(hit, range(16)))
-        reloading = pool.submit(call, served["base"], "/admin/reload", {})
+        reloading = pool.submit(call, served["base"], "/admin/reload", {}, ADMIN)
         during = list(pool.map(hit, range(48)))
         status, info = reloading.result()
         after = list(pool.map(hit, range(16)))
