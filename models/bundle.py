@@ -210,8 +210,10 @@ class ModelBundle:
         return (pd.Timestamp(last_purchase) + pd.Timedelta(days=int(days_since_last))).date()
 
     def _next_order_date(self, as_of: dt.date, purchases: np.ndarray) -> np.ndarray:
-        """as_of + horizon / expected purchases, when at least one purchase in two horizons is expected (else NaT)."""
+        """as_of + horizon / expected purchases, when at least one purchase in two horizons is expected and the date
+        is on the calendar (else NaT)."""
         days = np.where(purchases >= 0.5, np.ceil(self.horizon_days / np.maximum(purchases, 1e-9)), np.nan)
+        days = np.where(days <= (dt.date.max - as_of).days, days, np.nan)
         base = np.datetime64(as_of, "D")
         dates = np.where(np.isnan(days), np.datetime64("NaT"), base + np.nan_to_num(days).astype("timedelta64[D]"))
         return dates.astype("datetime64[ms]")  # a unit Parquet stores as is, so files round-trip exactly

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -140,3 +142,15 @@ def test_feature_matrix_excludes_labels_and_ids_and_codes_segments():
     cols = feature_columns(frame)
     assert cols == ["frequency", "rfm_segment"]
     assert to_matrix(frame, cols).tolist() == [[2.0, 10.0]]  # "Lost" is the 11th rule
+
+
+def test_next_order_date_past_the_calendar_is_unknown_not_an_overflow():
+    from types import SimpleNamespace
+
+    from models.bundle import ModelBundle
+
+    fake = SimpleNamespace(horizon_days=181)
+    dates = ModelBundle._next_order_date(fake, dt.date(9999, 11, 1), np.array([10.0, 1.0, 0.1]))
+    # 181 / 10 -> 19 days: 9999-11-20; 181 days would pass 9999-12-31: unknown; 0.1 expected: unknown
+    assert str(dates[0])[:10] == "9999-11-20"
+    assert np.isnat(dates[1]) and np.isnat(dates[2])
