@@ -461,7 +461,6 @@ def serve(
 ) -> None:
     """Start the HTTP prediction service (BentoML). Set CLV_API_KEY to require `Authorization: Bearer <key>`, and
     CLV_ADMIN_KEY to open /admin/reload (locked without it)."""
-    import subprocess
 
     from serving.middleware import check_key
     from training import tracking
@@ -492,7 +491,25 @@ def serve(
         str(port),
     ]
     out.print(f"serving {model} on http://{host}:{port} (API docs at /)")
-    raise typer.Exit(subprocess.run(cmd, env=env).returncode)
+    raise typer.Exit(run_forwarding_signals(cmd, env))
+
+
+def run_forwarding_signals(cmd: list[str], env: dict) -> int:
+    """Run the server and pass SIGTERM / SIGINT on to it: it drains in-flight requests and exits, and so do we;
+    nothing is left holding the port. Returns its exit code."""
+    import subprocess
+
+    child = subprocess.Popen(cmd, env=env)
+
+    def forward(signum, frame):
+        child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @app.command()

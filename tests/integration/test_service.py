@@ -265,3 +265,30 @@ def test_overload_is_429_and_slow_requests_are_504(served):
         with cf.ThreadPoolExecutor(4) as pool:
             statuses = sorted(s for s, _ in pool.map(lambda _: call(base, "/predict_history", body), range(4)))
     assert statuses.count(429) >= 2, statuses
+
+
+def test_sigterm_to_clv_serve_stops_the_server_and_frees_the_port(served, mlflow_uri):
+    import signal
+    import socket
+
+    port = free_port()
+    env = os.environ | served["env"] | {"BENTOML_DO_NOT_TRACK": "true"}
+    cmd = [sys.executable, "-m", "training.cli", "serve", "--model", served["env"]["CLV_MODEL_URI"], "--snapshot",
+           served["env"]["CLV_SNAPSHOT"], "--port", str(port), "--tracking-uri", mlflow_uri]  # fmt: skip
+    log = open(served["folder"] / "clv-serve.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180
+        while not _ready(base):
+            assert proc.poll() is None and time.time() < deadline, (served["folder"] / "clv-serve.log").read_text()
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    with socket.socket() as s, contextlib.suppress(OSError):  # nothing listens on the port any more
+        s.settimeout(2)
+        assert s.connect_ex(("127.0.0.1", port)) != 0
