@@ -3,11 +3,14 @@ the registry version and its aliases. A failure before the alias is set leaves n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import urllib.request
 from dataclasses import asdict
 from importlib.metadata import version
@@ -83,10 +86,13 @@ def log_training(
     client = connect(uri)
     exp = mlflow.set_experiment(experiment)
     end_orphaned_runs(client, exp.experiment_id)
-    with mlflow.start_run(
-        run_name=f"train as of {result.bundle.trained_as_of}",
-        tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
-    ) as run:
+    with (
+        contextlib.ExitStack() as registering,
+        mlflow.start_run(
+            run_name=f"train as of {result.bundle.trained_as_of}",
+            tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
+        ) as run,
+    ):
         mlflow.log_params(config.as_params())
         mlflow.set_tags(
             facts
@@ -113,10 +119,31 @@ def log_training(
             report.comparison_table(result.metrics).to_csv(tmp_path / "backtest_metrics.csv", index=False)
             mlflow.log_artifact(str(tmp_path / "backtest_metrics.csv"))
             model_uri = _log_model(result, tmp_path)
+        # Registering and aliasing happen whole: a SIGTERM now is held until the run has ended FINISHED.
+        registering.enter_context(interrupts_held())
         version_ = _register(client, model_uri, register_as, run.info.run_id)
     return run.info.run_id, version_
 
 
+@contextlib.contextmanager
+def interrupts_held():
+    """SIGTERM / SIGINT arriving inside the block are held until it ends, then raised as KeyboardInterrupt (main
+    thread only; elsewhere signals cannot arrive anyway)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: arrived.append(signum)) for sig in HELD_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if arrived:
+        raise KeyboardInterrupt
+
+
+HELD_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 HOST_TAG, PID_TAG = "clv.host", "clv.pid"  # who runs a training run, so a later start can tell it was killed
 
 
