@@ -96,45 +96,17 @@ def score_features(path: str) -> int:
 def commands(path: Path, out: Path, snapshots: int, memory_limit: str | None) -> dict[str, list[str]]:
     me = [sys.executable, __file__, "--path", str(path), "--step"]
     limit = ["--memory-limit", memory_limit] if memory_limit else []
+    features = [CLV, "features", "--transactions", str(path), "--date-col", "ts", "--as-of", CUTOFF, "--out", str(out)]
     steps = {
         "reference (hand-written DuckDB SQL)": [
-            sys.executable,
-            str(PERF / "duckdb_core_reference.py"),
-            "--input",
-            str(path),
-            "--cutoff",
-            CUTOFF,
+            sys.executable, str(PERF / "duckdb_core_reference.py"), "--input", str(path), "--cutoff", CUTOFF,
         ],
-        "clv features": [
-            CLV,
-            "features",
-            "--transactions",
-            str(path),
-            "--date-col",
-            "ts",
-            "--as-of",
-            CUTOFF,
-            "--out",
-            str(out),
-        ],
-        "clv features --horizon 90d": [
-            CLV,
-            "features",
-            "--transactions",
-            str(path),
-            "--date-col",
-            "ts",
-            "--as-of",
-            CUTOFF,
-            "--horizon",
-            "90d",
-            "--out",
-            str(out),
-        ],
+        "clv features": features,
+        "clv features --horizon 90d": [*features, "--horizon", "90d"],
         "pandas BTYD core (vectorised)": me + ["pandas"],
         "score feature phase (1 snapshot)": me + ["score"],
         f"train feature phase ({snapshots} snapshots + backtest)": me + ["train", "--snapshots", str(snapshots)],
-    }
+    }  # fmt: skip
     return {name: cmd + limit if name.startswith("clv") else cmd for name, cmd in steps.items()}
 
 
