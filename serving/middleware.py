@@ -1,20 +1,28 @@
-"""ASGI middleware of the service: optional API key, request size limit, concurrency limit, and 422 for invalid
-input."""
+"""ASGI middleware of the service: API and admin keys, JSON-only posts, request size and concurrency limits, 422 for
+invalid input, bounded metrics and a readiness answer that says what is loaded."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
 import json
+import time
+from collections.abc import Callable
+
+from serving.metrics import CONTENT_TYPE, RequestMetrics
 
 OPEN_PATHS = ("/livez", "/readyz", "/healthz", "/metrics")
 ADMIN_PATHS = ("/admin/",)  # need the admin key; locked (403) when none is configured
 GET_AS_POST = ("/model",)  # read-only endpoints also answered on GET (the framework's APIs are POST)
 
 
-def _reply(status: int, message: str):
-    body = json.dumps({"error": message}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+def _reply(status: int, message: str | dict, content_type: bytes = b"application/json"):
+    body = (
+        message
+        if isinstance(message, bytes)
+        else json.dumps(message if isinstance(message, dict) else {"error": message}).encode()
+    )
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     return {"type": "http.response.start", "status": status, "headers": headers}, {
         "type": "http.response.body",
         "body": body,
@@ -33,10 +41,6 @@ async def _discard_body(receive, cap: int = 256 * 1024 * 1024) -> None:
             return
 
 
-class BodyTooLarge(Exception):
-    """Raised inside the app's receive when the streamed body passes the limit."""
-
-
 def check_key(name: str, value: str | None) -> str | None:
     """A configured key, or None when unset; a key set but empty is refused (it would silently mean "no key")."""
     if value is not None and not value.strip():
@@ -48,9 +52,10 @@ class Guard:
     """``Authorization: Bearer <key>`` on every path but the health ones when ``api_key`` is set (constant-time
     compare) -> 401; ``/admin/*`` only with ``admin_key`` (401 otherwise), and 403 for everyone when no admin key
     is configured; a POST body that is not ``application/json`` -> 415 (so no web page can post a form to us); a
-    body over ``max_body_bytes`` -> 413; more than ``max_concurrency`` requests at once -> 429; the framework's 400
-    for invalid input -> 422. Every early answer is sent after the body has been read, so a client still sending
-    reads it instead of a broken pipe (the framework's own concurrency limit answers first)."""
+    body over ``max_body_bytes``, declared or streamed -> 413; more than ``max_concurrency`` requests at once ->
+    429; the framework's 400 for invalid input -> 422. The body is read whole before the service sees it, so a
+    client still sending reads the answer instead of a broken pipe, and a chunked body over the limit is a 413, not
+    an error inside the framework. ``/metrics`` and ``/readyz`` are answered here (see ``metrics``, ``readiness``)."""
 
     def __init__(
         self,
@@ -59,31 +64,55 @@ class Guard:
         max_body_bytes: int = 32 * 1024 * 1024,
         max_concurrency: int | None = None,
         admin_key: str | None = None,
+        metrics: RequestMetrics | None = None,
+        readiness: Callable[[], tuple[int, dict]] | None = None,
     ):
         self.app = app
         self.api_key = check_key("CLV_API_KEY", api_key)
         self.admin_key = check_key("CLV_ADMIN_KEY", admin_key)
         self.max_body_bytes = max_body_bytes
         self.max_concurrency = max_concurrency
+        self.metrics = metrics
+        self.readiness = readiness
         self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency else None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if self.metrics is None or scope["path"] == "/metrics":
+            return await self._handle(scope, receive, send)
+        endpoint = self.metrics.endpoint(scope["path"])
+        status = 500  # unless the app answers: a dropped connection or a crash counts as one
+        started = time.perf_counter()
+
+        async def observed_send(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        gauge = self.metrics.in_progress.labels(endpoint)
+        gauge.inc()
+        try:
+            await self._handle(scope, receive, observed_send)
+        finally:
+            gauge.dec()
+            self.metrics.observe(endpoint, scope["method"], status, time.perf_counter() - started)
+
+    async def _handle(self, scope, receive, send):
         headers = dict(scope.get("headers") or [])
+        local = self._local_answer(scope)
+        if local is not None:
+            await _discard_body(receive)
+            for message in _reply(*local):
+                await send(message)
+            return
         refusal = self._refusal(scope, headers)
         if refusal:
             await _discard_body(receive)
             for message in _reply(*refusal):
                 await send(message)
             return
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            await _discard_body(receive)  # so that the client, still sending, can read the answer
-            for message in _reply(413, f"request body over {self.max_body_bytes} bytes"):
-                await send(message)
-            return
-
         if self._slots is not None and not scope["path"].startswith(OPEN_PATHS):
             if self._slots.locked():
                 await _discard_body(receive)
@@ -91,8 +120,44 @@ class Guard:
                     await send(message)
                 return
             async with self._slots:
-                return await self._forward(scope, receive, send)
-        return await self._forward(scope, receive, send)
+                return await self._read_and_forward(scope, receive, send)
+        return await self._read_and_forward(scope, receive, send)
+
+    async def _read_and_forward(self, scope, receive, send):
+        body = await self._read_body(receive)
+        if body is None:
+            for message in _reply(413, f"request body over {self.max_body_bytes} bytes"):
+                await send(message)
+            return
+        return await self._forward(scope, body, receive, send)
+
+    def _local_answer(self, scope) -> tuple | None:
+        """``/metrics`` (bounded labels) and ``/readyz`` (with what is loaded and the reload state), or None."""
+        if scope["method"] != "GET":
+            return None
+        if scope["path"] == "/metrics" and self.metrics is not None:
+            return 200, self.metrics.exposition(), CONTENT_TYPE.encode()
+        if scope["path"] == "/readyz" and self.readiness is not None:
+            return self.readiness()
+        return None
+
+    async def _read_body(self, receive) -> bytes | None:
+        """The whole request body, or None once it passes ``max_body_bytes`` (the rest is read and dropped)."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                if message.get("more_body"):
+                    await _discard_body(receive)
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        return b"".join(chunks)
 
     def _refusal(self, scope, headers: dict) -> tuple[int, str] | None:
         """The status and message of a request refused before it reaches the service, or None."""
@@ -113,43 +178,32 @@ class Guard:
             kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
             if kind != b"application/json":
                 return 415, "send the body as JSON with Content-Type: application/json"
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            return 413, f"request body over {self.max_body_bytes} bytes"
         return None
 
-    async def _forward(self, scope, receive, send):
-        """The request, passed on: GET read-only endpoints as POST, the body counted against the limit, 400 -> 422."""
+    async def _forward(self, scope, body: bytes, receive, send):
+        """The request with its body replayed: GET read-only endpoints as POST, the framework's 400 as 422."""
         if scope["method"] == "GET" and scope["path"] in GET_AS_POST:
             scope = {
                 **scope,
                 "method": "POST",
                 "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")],
             }
+            body = b"{}"
+        replayed = False
 
-            async def receive():  # noqa: F811 - an empty JSON object as the body
-                return {"type": "http.request", "body": b"{}", "more_body": False}
-
-        received = 0
-        started = False
-
-        async def counted_receive():
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:  # a chunked body carries no content-length to check up front
-                    raise BodyTooLarge
-            return message
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()  # after the body: the client's disconnect, when it comes
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
         async def send_422(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                if message["status"] == 400:
-                    message = {**message, "status": 422}
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                message = {**message, "status": 422}
             await send(message)
 
-        try:
-            return await self.app(scope, counted_receive, send_422)
-        except BodyTooLarge:
-            if not started:
-                for message in _reply(413, f"request body over {self.max_body_bytes} bytes"):
-                    await send(message)
+        return await self.app(scope, replay, send_422)

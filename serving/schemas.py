@@ -78,4 +78,6 @@ class ModelInfo(BaseModel):
     horizon_days: int
     snapshot: str | None
     snapshot_customers: int
+    snapshot_model_version: str | None = None  # the version that scored the snapshot (/predict and /target name it)
     backtest_metrics: dict[str, float]
+    last_reload: dict[str, str | None] = {}

@@ -4,23 +4,30 @@ a raw purchase history (same feature code as training), campaign targeting, mode
 Configuration by environment (``clv serve`` sets it): ``CLV_MODEL_URI`` (default
 ``models:/customer-value@champion``), ``CLV_SNAPSHOT`` (a ``clv score`` Parquet file), ``CLV_API_KEY`` (optional),
 ``CLV_ADMIN_KEY`` (for ``/admin/*``; without it they answer 403),
-``CLV_MAX_BODY_BYTES``, ``CLV_TIMEOUT_SECONDS``, ``CLV_MAX_CONCURRENCY``, ``MLFLOW_TRACKING_URI``.
+``CLV_MAX_BODY_BYTES``, ``CLV_TIMEOUT_SECONDS``, ``CLV_MAX_CONCURRENCY``, ``CLV_HISTORY_WORKERS``,
+``CLV_REGISTRY_TIMEOUT_SECONDS`` and ``CLV_REGISTRY_RETRIES`` (registry calls at start-up and reload),
+``MLFLOW_TRACKING_URI``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
+from http import HTTPStatus
 from typing import Annotated
 
 import bentoml
 import numpy as np
-import pandas as pd
-from bentoml.exceptions import InvalidArgument, NotFound
+from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound
 from pydantic import Field
 
-from features import InputError, build_features, read_transactions
-from serving.middleware import Guard
+from features import InputError
+from serving.errors import quiet_client_errors
+from serving.history import score_history
+from serving.metrics import RequestMetrics
+from serving.middleware import OPEN_PATHS, Guard
+from serving.pool import BoundedPool, PoolFull
 from serving.schemas import (
     CustomerIds,
     ModelInfo,
@@ -30,53 +37,66 @@ from serving.schemas import (
     TargetResponse,
     Transactions,
 )
-from serving.snapshot import record
-from serving.state import ServingState, load_state
+from serving.state import ReloadStatus, ServingState, load_state
 
 DEFAULT_MODEL = "models:/customer-value@champion"
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
+# A registry that does not answer fails a reload in seconds, not after MLflow's 7 retries of 120 s each.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", os.environ.get("CLV_REGISTRY_TIMEOUT_SECONDS", "10"))
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", os.environ.get("CLV_REGISTRY_RETRIES", "2"))
+quiet_client_errors()
 
 TRAFFIC = {"timeout": float(os.environ.get("CLV_TIMEOUT_SECONDS", "60"))}  # over it: 504
+HISTORY_WORKERS = int(os.environ.get("CLV_HISTORY_WORKERS", "2"))  # /predict_history at once; more: 429
 
 
-@bentoml.service(name="customer_value", traffic=TRAFFIC, workers=1)
+class TooManyRequests(BentoMLException):
+    error_code = HTTPStatus.TOO_MANY_REQUESTS
+
+
+class Conflict(BentoMLException):
+    error_code = HTTPStatus.CONFLICT
+
+
+@bentoml.service(name="customer_value", traffic=TRAFFIC, workers=1, metrics={"enabled": False})
 class CustomerValueService:
-    """Loads the model once at start-up (``/readyz`` answers 200 only after that)."""
+    """Loads the model once at start-up (``/readyz`` answers 200 only after that). Lookups by id run on the event
+    loop; history scoring runs on its own bounded pool, so a lookup never waits behind it."""
 
     def __init__(self) -> None:
         self.state: ServingState = load_state(
             os.environ.get("CLV_MODEL_URI", DEFAULT_MODEL), os.environ.get("CLV_SNAPSHOT")
         )
+        self.reload_status = ReloadStatus()
+        self.history = BoundedPool(HISTORY_WORKERS, "clv-history")
 
     @bentoml.api(route="/predict")
-    def predict(self, customer_ids: CustomerIds) -> PredictResponse:
+    async def predict(self, customer_ids: CustomerIds) -> PredictResponse:
         """Scores of known customers from the snapshot; unknown ids are listed, not an error."""
         state = self.state
         if state.snapshot is None:
             raise NotFound("the service has no scored snapshot: start it with --snapshot, or use /predict_history")
         found, unknown = state.snapshot.rows(customer_ids)
-        return PredictResponse(model_version=str(state.version), predictions=found, unknown_ids=unknown)
+        return PredictResponse(model_version=state.snapshot_version, predictions=found, unknown_ids=unknown)
 
     @bentoml.api(route="/predict_history")
-    def predict_history(self, as_of: dt.date, transactions: Transactions) -> PredictResponse:
-        """Scores computed now from the posted purchases, with the training feature code."""
+    async def predict_history(
+        self, as_of: dt.date, transactions: Transactions, reasons: bool = True
+    ) -> PredictResponse:
+        """Scores computed now from the posted purchases, with the training feature code; ``reasons: false`` skips
+        the top reasons (faster)."""
         state = self.state
-        frame = pd.DataFrame([t.model_dump() for t in transactions])
+
+        def work():
+            return score_history(state.bundle, as_of, [t.model_dump() for t in transactions], reasons)
+
         try:
-            feats = build_features(read_transactions(frame), as_of, state.bundle.feature_windows())
+            rows, unknown = await self.history.run(work)
+        except PoolFull as exc:
+            raise TooManyRequests(f"history scoring is busy ({exc}): retry later") from None
         except InputError as exc:
             raise InvalidArgument(str(exc)) from None
-        if feats.empty:
-            return PredictResponse(
-                model_version=str(state.version), predictions=[], unknown_ids=sorted(set(frame["customer_id"]))
-            )
-        pred = state.bundle.predict(feats)
-        cols = {c: pred[c].to_numpy() for c in pred.columns}
-        rows = [record(cols, i) for i in range(len(pred))]
-        scored = {r["customer_id"] for r in rows}
-        unknown = sorted(set(frame["customer_id"]) - scored)
-        return PredictResponse(model_version=str(state.version), predictions=rows, unknown_ids=unknown)
+        return PredictResponse(model_version=state.model_version, predictions=rows, unknown_ids=unknown)
 
     @bentoml.api(route="/target")
     def target(
@@ -114,7 +134,7 @@ class CustomerValueService:
             for i in idx
         ]
         return TargetResponse(
-            model_version=str(state.version),
+            model_version=state.snapshot_version,
             contacts=len(customers),
             total_cost=float(contact_cost * len(customers)),
             total_expected_incremental_value=float(value[idx].sum()),
@@ -122,25 +142,45 @@ class CustomerValueService:
         )
 
     @bentoml.api(route="/model")
-    def model(self) -> ModelInfo:
-        """Which model answers: registry name, version, alias, run, training as-of, horizon, backtest metrics."""
-        return info(self.state)
+    async def model(self) -> ModelInfo:
+        """Which model answers: registry name, version, alias, run, training as-of, horizon, backtest metrics, the
+        snapshot and the version that scored it, and the last reload."""
+        return info(self.state, self.reload_status)
 
     @bentoml.api(route="/admin/reload")
-    def reload(self) -> ModelInfo:
+    async def reload(self) -> ModelInfo:
         """Load the model the URI names now (e.g. after ``clv promote``) and the snapshot, then swap atomically:
-        requests in flight finish on the old one."""
+        requests in flight finish on the old one. A failed reload keeps serving what it had, and says so."""
+        if self.reload_status.state == "in_progress":
+            raise Conflict("a reload is already in progress: see /readyz")
         current = self.state
+        self.reload_status.begin()
         snapshot = current.snapshot.path if current.snapshot else None
         try:
-            self.state = load_state(current.model_uri, snapshot)
-        except Exception as exc:  # a failed reload keeps serving what it had, and says so
+            self.state = await asyncio.to_thread(load_state, current.model_uri, snapshot)
+        except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InvalidArgument(f"reload failed, still serving version {current.version}: {first}") from None
-        return info(self.state)
+            self.reload_status.end(first)
+            raise InvalidArgument(f"reload failed, still serving version {current.model_version}: {first}") from None
+        except BaseException:  # cancelled (timeout): the thread may still finish, but this reload is not reported
+            self.reload_status.end("interrupted (timeout)")
+            raise
+        self.reload_status.end()
+        return info(self.state, self.reload_status)
+
+    def readiness(self) -> tuple[int, dict]:
+        """``/readyz``: ready once a model is loaded (a reload in progress or failed still serves the old one)."""
+        s = self.state
+        return 200, {
+            "ready": True,
+            "model_version": s.model_version,
+            "snapshot_model_version": s.snapshot_version if s.snapshot else None,
+            "reload": self.reload_status.as_dict(),
+            "history_busy": self.history.busy(),
+        }
 
 
-def info(state: ServingState) -> ModelInfo:
+def info(state: ServingState, reload: ReloadStatus) -> ModelInfo:
     b = state.bundle
     return ModelInfo(
         name=state.name,
@@ -152,8 +192,18 @@ def info(state: ServingState) -> ModelInfo:
         horizon_days=b.horizon_days,
         snapshot=state.snapshot.path if state.snapshot else None,
         snapshot_customers=len(state.snapshot) if state.snapshot else 0,
+        snapshot_model_version=state.snapshot_version if state.snapshot else None,
         backtest_metrics={k: float(v) for k, v in b.metrics.items() if isinstance(v, int | float)},
+        last_reload=reload.as_dict(),
     )
+
+
+def readiness() -> tuple[int, dict]:
+    """What ``/readyz`` answers: 503 until the service instance has loaded its model."""
+    service = bentoml.get_current_service()
+    if service is None:
+        return 503, {"ready": False, "reason": "starting: the model is loading"}
+    return service.readiness()
 
 
 CustomerValueService.add_asgi_middleware(
@@ -162,4 +212,8 @@ CustomerValueService.add_asgi_middleware(
     admin_key=os.environ.get("CLV_ADMIN_KEY"),
     max_body_bytes=int(os.environ.get("CLV_MAX_BODY_BYTES", str(32 * 1024 * 1024))),
     max_concurrency=int(os.environ.get("CLV_MAX_CONCURRENCY", "64")),  # over it: 429 (after reading the body)
+    metrics=RequestMetrics(
+        [*(api.route for api in CustomerValueService.apis.values()), "/", "/docs.json", *OPEN_PATHS]
+    ),
+    readiness=readiness,
 )

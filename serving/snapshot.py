@@ -16,6 +16,7 @@ COLUMNS = [
     "customer_id", "churn_probability", "predicted_clv", "clv_lower", "clv_upper",
     "expected_purchases", "next_order_date", "segment", "top_reasons",
 ]  # fmt: skip
+MODEL_VERSION = "model_version"  # the model version that scored the snapshot (one value; absent in old snapshots)
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ScoredSnapshot:
     path: str
     index: dict[str, int]
     columns: dict[str, np.ndarray]
+    model_version: str | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> ScoredSnapshot:
@@ -44,7 +46,7 @@ class ScoredSnapshot:
             raise InputError(f"snapshot {path} lacks column(s) {', '.join(missing)}: is it a `clv score` output?")
         cols = {c: table.column(c).to_numpy(zero_copy_only=False) for c in COLUMNS}
         ids = cols["customer_id"].astype(str)
-        return cls(path=str(path), index={cid: i for i, cid in enumerate(ids)}, columns=cols)
+        return cls(str(path), {cid: i for i, cid in enumerate(ids)}, cols, _scored_by(table, path))
 
     def __len__(self) -> int:
         return len(self.index)
@@ -59,6 +61,15 @@ class ScoredSnapshot:
             else:
                 found.append(record(self.columns, i))
         return found, unknown
+
+
+def _scored_by(table: pa.Table, path: Path) -> str | None:
+    if MODEL_VERSION not in table.column_names:
+        return None
+    versions = {str(v) for v in table.column(MODEL_VERSION).unique().to_pylist() if v is not None}
+    if len(versions) > 1:
+        raise InputError(f"snapshot {path} mixes scores of model versions {', '.join(sorted(versions))}: re-score it")
+    return versions.pop() if versions else None
 
 
 def record(columns: dict[str, np.ndarray], i: int) -> dict:

@@ -1,9 +1,12 @@
 """What one model generation of the service holds: the bundle from the MLflow registry, its registry identity and
-the scored snapshot. A reload builds a new one and swaps it in whole."""
+the scored snapshot. A reload builds a new one and swaps it in whole; ``ReloadStatus`` says how the last one went."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import sys
+import tempfile
 from dataclasses import dataclass
 
 import mlflow
@@ -26,6 +29,47 @@ class ServingState:
     run_id: str | None
     snapshot: ScoredSnapshot | None
 
+    @property
+    def model_version(self) -> str:
+        """What responses scored now name: the registry version, or the model URI when there is none."""
+        return self.version or self.model_uri
+
+    @property
+    def snapshot_version(self) -> str:
+        """What responses from the snapshot name: the model version that scored it (``clv score`` records it)."""
+        if self.snapshot is None or self.snapshot.model_version is None:
+            return self.model_version
+        return self.snapshot.model_version
+
+
+@dataclass
+class ReloadStatus:
+    """The last reload: ``idle`` (none yet), ``in_progress``, ``done`` or ``failed`` with its error."""
+
+    state: str = "idle"
+    started: dt.datetime | None = None
+    finished: dt.datetime | None = None
+    error: str | None = None
+
+    def begin(self) -> None:
+        self.state, self.started, self.finished, self.error = "in_progress", _now(), None, None
+
+    def end(self, error: str | None = None) -> None:
+        self.state, self.finished, self.error = ("failed" if error else "done"), _now(), error
+
+    def as_dict(self) -> dict:
+        stamp = lambda t: t.isoformat(timespec="seconds") if t else None  # noqa: E731
+        return {
+            "state": self.state,
+            "started": stamp(self.started),
+            "finished": stamp(self.finished),
+            "error": self.error,
+        }
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
 
 def load_state(model_uri: str, snapshot_path: str | None) -> ServingState:
     """Resolve the alias to a version first, then load that exact version (so the version reported is the one
@@ -40,6 +84,18 @@ def load_state(model_uri: str, snapshot_path: str | None) -> ServingState:
     elif m := VERSION_URI.match(model_uri):
         name, version = m["name"], m["version"]
         run_id = MlflowClient().get_model_version(name, version).run_id
-    bundle = mlflow.pyfunc.load_model(uri).unwrap_python_model().bundle
+    bundle = load_bundle(uri)
     snapshot = ScoredSnapshot.load(snapshot_path) if snapshot_path else None
     return ServingState(model_uri, bundle, name, version, alias, run_id, snapshot)
+
+
+def load_bundle(uri: str) -> ModelBundle:
+    """The bundle of a pyfunc model, loaded from a temporary copy that is removed afterwards, with ``sys.path``
+    as it was: a long-running service reloads many times and must not collect directories or path entries."""
+    path_before = list(sys.path)
+    with tempfile.TemporaryDirectory(prefix="clv-model-") as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
+            return mlflow.pyfunc.load_model(local).unwrap_python_model().bundle
+        finally:
+            sys.path[:] = path_before

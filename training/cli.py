@@ -434,16 +434,18 @@ def run_score(transactions, cutoff, output, model, reasons, tracking_uri, column
     tracking.connect(tracking_uri)
     with err.status(f"loading {model}"):
         try:
-            bundle, _ = tracking.load_bundle(model)
+            pinned, version = tracking.pin_version(model)
+            bundle, _ = tracking.load_bundle(pinned)
         except Exception as exc:  # the registry says what is missing (unknown name, alias, version)
             raise InputError(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from None
     with err.status(f"scoring customers as of {cutoff}"):
         result = predict(log, cutoff, bundle, reasons=reasons)
-    write_table(pa.Table.from_pandas(result.predictions, preserve_index=False), output)
+    scored = result.predictions.assign(model_version=version)  # the service names it in its responses
+    write_table(pa.Table.from_pandas(scored, preserve_index=False), output)
     show.drift(err, result.drifted)
     out.print(
         f"wrote {len(result.predictions):,} predictions to [bold]{output}[/] (model trained as of "
-        f"{bundle.trained_as_of}, horizon {bundle.horizon_days} days)"
+        f"{bundle.trained_as_of}, horizon {bundle.horizon_days} days, version {version})"
     )
     return result
 

@@ -265,3 +265,16 @@ def load_bundle(model_uri: str):
     """The ModelBundle inside a registered pyfunc model (``models:/NAME@alias`` or any model URI)."""
     model = mlflow.pyfunc.load_model(model_uri)
     return model.unwrap_python_model().bundle, model.metadata
+
+
+def pin_version(model_uri: str) -> tuple[str, str]:
+    """``models:/NAME@alias`` resolved to ``models:/NAME/VERSION`` before loading, so what is recorded as the
+    scoring version is the one loaded even if the alias moves meanwhile; returns (URI to load, version label).
+    Other URIs are their own label."""
+    if model_uri.startswith("models:/") and "@" in model_uri:
+        name, alias = model_uri.removeprefix("models:/").split("@", 1)
+        version = str(MlflowClient().get_model_version_by_alias(name, alias).version)
+        return f"models:/{name}/{version}", version
+    if model_uri.startswith("models:/") and model_uri.rsplit("/", 1)[-1].isdigit():
+        return model_uri, model_uri.rsplit("/", 1)[-1]
+    return model_uri, model_uri

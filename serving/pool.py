@@ -1,0 +1,43 @@
+"""A bounded worker pool for heavy requests: work beyond its size is refused at once (429), never queued behind
+other work, and a slot is only freed when the work itself ends (a timed-out request still holds its thread)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class PoolFull(Exception):
+    """Every worker of the pool is busy."""
+
+
+class BoundedPool:
+    def __init__(self, workers: int, name: str):
+        if workers < 1:
+            raise ValueError(f"{name}: at least one worker is needed, got {workers}")
+        self.workers = workers
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix=name)
+        self._free = threading.BoundedSemaphore(workers)
+
+    async def run(self, fn: Callable[..., T], *args) -> T:
+        """``fn(*args)`` on a free worker, awaited; ``PoolFull`` when there is none."""
+        if not self._free.acquire(blocking=False):
+            raise PoolFull(f"at most {self.workers} at a time")
+        try:
+            future = self._executor.submit(fn, *args)
+        except BaseException:
+            self._free.release()
+            raise
+        future.add_done_callback(lambda _: self._free.release())
+        return await asyncio.wrap_future(future)
+
+    def busy(self) -> int:
+        return self.workers - self._free._value  # noqa: SLF001 - the semaphore's count is the truth
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
