@@ -21,6 +21,7 @@ import bentoml
 import numpy as np
 from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound
 from pydantic import Field
+from starlette.responses import JSONResponse
 
 from features import InputError
 from serving.errors import quiet_client_errors
@@ -161,7 +162,9 @@ class CustomerValueService:
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             self.reload_status.end(first)
-            raise InvalidArgument(f"reload failed, still serving version {current.model_version}: {first}") from None
+            message = f"reload failed, still serving version {current.model_version}: {first}"
+            # 503, not 4xx: the registry or the model failed, not the request (the framework would hide the message)
+            return JSONResponse({"error": message, "last_reload": self.reload_status.as_dict()}, status_code=503)
         except BaseException:  # cancelled (timeout): the thread may still finish, but this reload is not reported
             self.reload_status.end("interrupted (timeout)")
             raise

@@ -131,3 +131,93 @@ def test_empty_keys_are_refused_at_start():
             Guard(echo_app, api_key=key)
         with pytest.raises(ValueError, match="CLV_ADMIN_KEY is set but empty"):
             Guard(echo_app, admin_key=key)
+
+
+def test_metrics_label_unknown_paths_as_one_and_readyz_is_answered_by_the_guard():
+    from serving.metrics import RequestMetrics
+
+    metrics = RequestMetrics(["/predict", "/readyz"], prefixes=["/static_content/"])
+    guard = Guard(echo_app, api_key="k", metrics=metrics, readiness=lambda: (200, {"ready": True, "v": "3"}))
+    for i in range(50):
+        run(guard, path=f"/x{i}", method="GET")  # 401: no key
+    run(guard, path="/static_content/a.js", method="GET", headers=[(b"authorization", b"Bearer k")])
+    run(guard, headers=[JSON, (b"authorization", b"Bearer k")])
+    status, text = run(guard, path="/metrics", method="GET")
+    assert status == 200
+    counts = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.decode().splitlines()
+        if line.startswith("clv_requests_total")
+    }
+    assert counts == {
+        'clv_requests_total{endpoint="unmatched",method="GET",status="401"}': 50.0,
+        'clv_requests_total{endpoint="/static_content/",method="GET",status="200"}': 1.0,
+        'clv_requests_total{endpoint="/predict",method="POST",status="200"}': 1.0,
+    }
+    assert run(guard, path="/readyz", method="GET") == (200, b'{"ready": true, "v": "3"}')
+
+
+def test_the_pool_refuses_work_beyond_its_size_and_frees_a_slot_only_when_the_work_ends():
+    import threading
+
+    import pytest
+
+    from serving.pool import BoundedPool, PoolFull
+
+    pool = BoundedPool(1, "test")
+    gate = threading.Event()
+
+    async def scenario():
+        first = asyncio.ensure_future(pool.run(gate.wait))
+        await asyncio.sleep(0.05)
+        with pytest.raises(PoolFull, match="at most 1 at a time"):
+            await pool.run(lambda: None)
+        first.cancel()  # the caller gives up (a timeout): the work still runs and holds its slot
+        await asyncio.sleep(0.05)
+        assert pool.busy() == 1
+        with pytest.raises(PoolFull):
+            await pool.run(lambda: None)
+        gate.set()
+        for _ in range(100):
+            if pool.busy() == 0:
+                break
+            await asyncio.sleep(0.01)
+        return await pool.run(lambda: 42)
+
+    assert asyncio.run(scenario()) == 42
+    pool.shutdown()
+
+
+def test_client_errors_are_logged_on_one_line_and_server_errors_keep_their_traceback():
+    import logging
+
+    from bentoml.exceptions import InvalidArgument, NotFound
+    from pydantic import BaseModel, ValidationError
+
+    from serving.errors import ClientErrorsOnOneLine
+
+    class Ids(BaseModel):
+        customer_ids: list[str]
+
+    def logged(exc: Exception) -> logging.LogRecord:
+        try:
+            raise exc
+        except Exception:
+            import sys
+
+            record = logging.LogRecord(
+                "x", logging.ERROR, "f", 1, "Exception on %s [%s]", ("/p", "POST"), sys.exc_info()
+            )
+        assert ClientErrorsOnOneLine().filter(record)
+        return record
+
+    try:
+        Ids.model_validate({})
+    except ValidationError as exc:
+        record = logged(exc)
+    assert record.getMessage() == "POST /p -> 422: 1 validation error(s): customer_ids: Field required"
+    assert record.exc_info is None and record.levelname == "WARNING"
+    assert logged(InvalidArgument("as_of is too early\nmore")).getMessage() == "POST /p -> 422: as_of is too early"
+    assert logged(NotFound("no snapshot")).getMessage() == "POST /p -> 404: no snapshot"
+    server = logged(RuntimeError("boom"))
+    assert server.exc_info is not None and server.levelname == "ERROR"

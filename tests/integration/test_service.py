@@ -223,6 +223,102 @@ def test_oversized_body_is_413_and_missing_key_is_401(served):
     assert status == 200 and 'endpoint="/predict"' in str(text)
 
 
+class SwitchableProxy:
+    """A TCP proxy in front of the tracking server that can be switched to swallow requests without answering, as
+    a registry that hangs does."""
+
+    def __init__(self, target_port: int):
+        import socket
+        import threading
+
+        self.target_port, self.hang = target_port, False
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            if self.hang:
+                threading.Thread(target=lambda c=client: (time.sleep(300), c.close()), daemon=True).start()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, src, dst):
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                if not self.hang:  # requests on kept-alive connections are swallowed too
+                    dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(1)
+
+    def close(self):
+        self.server.close()
+
+
+def test_a_reload_against_a_hanging_registry_fails_fast_and_keeps_serving(served, mlflow_uri):
+    """Registry calls time out in seconds (2 s, 1 retry here), /readyz shows the reload in progress and then
+    failed, lookups are answered meanwhile, and the old model keeps serving."""
+    proxy = SwitchableProxy(int(mlflow_uri.rsplit(":", 1)[1]))
+    env = served["env"] | {
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{proxy.port}",
+        "CLV_REGISTRY_TIMEOUT_SECONDS": "2",
+        "CLV_REGISTRY_RETRIES": "1",
+    }
+    ids = served["snapshot"]["customer_id"].head(10).tolist()
+    try:
+        with start_service(env, served["folder"] / "hanging.log") as base, cf.ThreadPoolExecutor(1) as pool:
+            version = call(base, "/model")[1]["version"]
+            proxy.hang = True
+            started = time.monotonic()
+            reloading = pool.submit(call, base, "/admin/reload", {}, ADMIN)
+            while (ready := call(base, "/readyz", key=None))[1]["reload"]["state"] != "in_progress":
+                assert not reloading.done(), reloading.result()
+                time.sleep(0.01)
+            assert ready[0] == 200  # still ready: the old model serves
+            lookup = call(base, "/predict", {"customer_ids": ids})
+            status, reply = reloading.result()
+            took = time.monotonic() - started
+            after = call(base, "/readyz", key=None)[1]
+            still = call(base, "/predict", {"customer_ids": ids})
+            proxy.hang = False
+            recovered = call(base, "/admin/reload", {}, ADMIN)
+    finally:
+        proxy.close()
+    assert lookup[0] == 200 and len(lookup[1]["predictions"]) == 10
+    assert status == 503 and f"reload failed, still serving version {version}" in json.dumps(reply)
+    assert took < 30, took  # MLflow's defaults (7 retries of 120 s) would take many minutes
+    assert after["reload"]["state"] == "failed" and after["reload"]["error"] and after["model_version"] == version
+    assert still[0] == 200 and still[1]["model_version"] == version
+    assert recovered[0] == 200 and recovered[1]["last_reload"]["state"] == "done"
+
+
+def test_loading_leaves_no_temporary_directory_or_path_entry(served, mlflow_uri, tmp_path, monkeypatch):
+    """A long-running service reloads many times: each load must clean up after itself."""
+    import sys
+    import tempfile
+
+    from serving.state import load_state
+    from training.tracking import connect
+
+    connect(mlflow_uri)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    path_before = list(sys.path)
+    for _ in range(3):
+        state = load_state(served["env"]["CLV_MODEL_URI"], served["env"]["CLV_SNAPSHOT"])
+    assert state.bundle.horizon_days == 120 and state.snapshot_version == state.model_version
+    assert sys.path == path_before
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_hot_swap_under_load_switches_versions_once_without_errors(served, trained, small_config, mlflow_uri):
     """Promote a new version, re-score the snapshot with it (replaced atomically, as `clv score` writes), reload
     while /predict runs at concurrency 8: no error, and every response names the version that made it: requests
