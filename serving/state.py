@@ -17,6 +17,7 @@ from serving.snapshot import ScoredSnapshot
 
 ALIAS_URI = re.compile(r"^models:/(?P<name>[^@/]+)@(?P<alias>[^/]+)$")
 VERSION_URI = re.compile(r"^models:/(?P<name>[^@/]+)/(?P<version>\d+)$")
+UNRECORDED = "unrecorded"
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,11 @@ class ServingState:
 
     @property
     def snapshot_version(self) -> str:
-        """What responses from the snapshot name: the model version that scored it (``clv score`` records it)."""
-        if self.snapshot is None or self.snapshot.model_version is None:
+        """What responses from the snapshot name: the model version that scored it (``clv score`` records it;
+        ``unrecorded`` for snapshots written before it did)."""
+        if self.snapshot is None:
             return self.model_version
-        return self.snapshot.model_version
+        return self.snapshot.model_version or UNRECORDED
 
 
 @dataclass

@@ -31,3 +31,17 @@ def test_csv_snapshot_keeps_leading_zeros_of_ids(tmp_path):
     found, unknown = snap.rows(["007", "7", "0420", "15"])
     assert [r["customer_id"] for r in found] == ["007", "0420", "15"]
     assert unknown == ["7"]
+
+
+def test_the_snapshot_names_the_model_version_that_scored_it(tmp_path):
+    import pytest
+
+    from features import InputError
+
+    scored(["a", "b"]).assign(model_version="7").to_parquet(tmp_path / "one.parquet", index=False)
+    assert ScoredSnapshot.load(tmp_path / "one.parquet").model_version == "7"
+    scored(["a"]).to_parquet(tmp_path / "old.parquet", index=False)  # written before versions were recorded
+    assert ScoredSnapshot.load(tmp_path / "old.parquet").model_version is None
+    scored(["a", "b"]).assign(model_version=["7", "8"]).to_csv(tmp_path / "mixed.csv", index=False)
+    with pytest.raises(InputError, match="mixes scores of model versions 7, 8"):
+        ScoredSnapshot.load(tmp_path / "mixed.csv")

@@ -179,8 +179,12 @@ def test_cli_train_promote_score_end_to_end(mlflow_uri, generated, tmp_path):
     scores = pd.read_parquet(out)
     assert list(scores.columns) == [
         "customer_id", "churn_probability", "predicted_clv", "clv_lower", "clv_upper",
-        "expected_purchases", "next_order_date", "segment", "top_reasons",
+        "expected_purchases", "next_order_date", "segment", "top_reasons", "model_version",
     ]  # fmt: skip
+    from mlflow import MlflowClient
+
+    champion = MlflowClient(mlflow_uri).get_model_version_by_alias("cli-model", "champion").version
+    assert set(scores["model_version"]) == {str(champion)}  # the version that scored, for the service to name
     assert scores["customer_id"].is_unique and scores["churn_probability"].between(0, 1).all()
     assert (scores["clv_lower"] <= scores["predicted_clv"]).all() and (
         scores["predicted_clv"] <= scores["clv_upper"]
