@@ -604,7 +604,7 @@ def report(s: Setup, args, hol, plain, swapped, downs, took: float) -> None:
         print("|---|---:|---:|---:|---:|---|---|---:|---:|---|---:|")
         for d in downs:
             target = "`bentoml serve` process" if d["how"] == SERVE_BENTOML else "`clv serve` (forwards it)"
-            failed = f"{d['before_failed']} {fmt(d['before_statuses'], 200)}"
+            failed = f"{d['before_failed']} {fmt(d['before_statuses'], 200)}".strip()
             print(f"| {target} | {d['before']} | {d['before_ok']} | {failed} | "
                   f"{d['heavy_before']} -> {d['heavy_before_ok']} | {fmt(d['straddle'])} | {fmt(d['new'])} | "
                   f"{d['code']} | {d['exit_s']:.1f} | {'yes' if d['port_free'] else 'NO'} | "
