@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse
 
 from features import InputError
 from serving.errors import quiet_client_errors
+from serving.graceful import defer_idle_close
 from serving.history import score_history
 from serving.metrics import RequestMetrics
 from serving.middleware import OPEN_PATHS, Guard
@@ -46,6 +47,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", os.environ.get("CLV_REGISTRY_TIMEOUT_SECONDS", "10"))
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", os.environ.get("CLV_REGISTRY_RETRIES", "2"))
 quiet_client_errors()
+defer_idle_close()  # SIGTERM: a request already sent on a kept-alive connection is served, not reset
 
 TRAFFIC = {"timeout": float(os.environ.get("CLV_TIMEOUT_SECONDS", "60"))}  # over it: 504
 HISTORY_WORKERS = int(os.environ.get("CLV_HISTORY_WORKERS", "2"))  # /predict_history at once; more: 429
