@@ -29,7 +29,12 @@ def defer_idle_close() -> None:
 
             def shutdown(self, _original=original) -> None:
                 # a timer of 0 runs in the next iteration, after the I/O callbacks of that iteration's poll
-                self.loop.call_later(0, _original, self)
+                self.loop.call_later(0, _shut_unless_closing, self, _original)
 
             shutdown.deferred_by_clv = True
             cls.shutdown = shutdown
+
+
+def _shut_unless_closing(protocol, shutdown) -> None:
+    if not protocol.transport.is_closing():  # the client may have gone meanwhile
+        shutdown(protocol)
