@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -84,8 +85,9 @@ def served(trained, small_config, mlflow_uri, generated, tmp_path_factory):
 
 
 @contextlib.contextmanager
-def start_service(extra_env: dict, logpath: Path):
-    """``bentoml serve`` in a subprocess on a free port; yields the base URL once /readyz answers 200."""
+def start_service(extra_env: dict, logpath: Path, keep: bool = False):
+    """``bentoml serve`` in a subprocess on a free port; yields the base URL once /readyz answers 200 (and the
+    process too with ``keep``)."""
     port = free_port()
     env = os.environ | extra_env | {"BENTOML_DO_NOT_TRACK": "true"}
     logfile = open(logpath, "w")  # noqa: SIM115
@@ -101,7 +103,7 @@ def start_service(extra_env: dict, logpath: Path):
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError(logpath.read_text()[-3000:])
             time.sleep(0.5)
-        yield base
+        yield (base, proc) if keep else base
     finally:
         proc.terminate()
         try:
@@ -475,6 +477,48 @@ def test_client_errors_are_one_log_line_without_traceback(served):
     assert "Traceback" not in new, new
     assert "POST /predict -> 422: 1 validation error(s): customer_ids" in new, new
     assert "POST /predict_history -> 422" in new, new
+
+
+def test_load_of_300_lookups_at_concurrency_16_has_no_errors(served):
+    ids = served["snapshot"]["customer_id"].head(100).tolist()
+
+    def hit(_):
+        start = time.perf_counter()
+        status, body = call(served["base"], "/predict", {"customer_ids": ids})
+        return status, len(body["predictions"]) if status == 200 else 0, time.perf_counter() - start
+
+    with cf.ThreadPoolExecutor(16) as pool:
+        replies = list(pool.map(hit, range(300)))
+    seconds = np.array([r[2] for r in replies])
+    print(f"300 x /predict of 100 ids at concurrency 16: p50 {np.median(seconds) * 1e3:.1f} ms, "
+          f"p99 {np.quantile(seconds, 0.99) * 1e3:.1f} ms")  # fmt: skip
+    assert [r[:2] for r in replies] == [(200, 100)] * 300
+
+
+def test_sigterm_during_load_lets_requests_in_flight_complete(served):
+    """History requests (about a second of work each) and lookups are in flight when the server gets SIGTERM:
+    every one of them is answered 200, then the server exits."""
+    import signal
+
+    body = history_body(served, 60_000)
+    ids = served["snapshot"]["customer_id"].head(100).tolist()
+    env = served["env"] | {"CLV_MAX_BODY_BYTES": "100000000"}
+    with (
+        start_service(env, served["folder"] / "sigterm.log", keep=True) as (base, proc),
+        cf.ThreadPoolExecutor(8) as pool,
+    ):
+        history = [pool.submit(call, base, "/predict_history", body) for _ in range(2)]
+        deadline = time.time() + 60
+        while call(base, "/readyz", key=None)[1]["history_busy"] < 2:
+            assert time.time() < deadline
+            time.sleep(0.01)
+        lookups = [pool.submit(call, base, "/predict", {"customer_ids": ids}) for _ in range(6)]
+        time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        answered = [f.result()[0] for f in history + lookups]
+        code = proc.wait(timeout=60)
+    assert answered == [200] * 8, answered
+    assert code == 0
 
 
 def test_sigterm_to_clv_serve_stops_the_server_and_frees_the_port(served, mlflow_uri):
