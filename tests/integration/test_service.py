@@ -287,6 +287,7 @@ def test_a_reload_against_a_hanging_registry_fails_fast_and_keeps_serving(served
                 time.sleep(0.01)
             assert ready[0] == 200  # still ready: the old model serves
             lookup = call(base, "/predict", {"customer_ids": ids})
+            twice = call(base, "/admin/reload", {}, ADMIN)
             status, reply = reloading.result()
             took = time.monotonic() - started
             after = call(base, "/readyz", key=None)[1]
@@ -296,6 +297,7 @@ def test_a_reload_against_a_hanging_registry_fails_fast_and_keeps_serving(served
     finally:
         proxy.close()
     assert lookup[0] == 200 and len(lookup[1]["predictions"]) == 10
+    assert twice[0] == 409 and "already in progress" in json.dumps(twice[1])
     assert status == 503 and f"reload failed, still serving version {version}" in json.dumps(reply)
     assert took < 30, took  # MLflow's defaults (7 retries of 120 s) would take many minutes
     assert after["reload"]["state"] == "failed" and after["reload"]["error"] and after["model_version"] == version
