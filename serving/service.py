@@ -5,6 +5,8 @@ Configuration by environment (``clv serve`` sets it): ``CLV_MODEL_URI`` (default
 ``models:/customer-value@champion``), ``CLV_SNAPSHOT`` (a ``clv score`` Parquet file), ``CLV_API_KEY`` (optional),
 ``CLV_ADMIN_KEY`` (for ``/admin/*``; without it they answer 403),
 ``CLV_MAX_BODY_BYTES``, ``CLV_TIMEOUT_SECONDS``, ``CLV_MAX_CONCURRENCY``, ``MLFLOW_TRACKING_URI``.
+Served as a Bento built by ``clv bento``, it loads the model and snapshot its labels name from the BentoML model
+store instead, and never contacts MLflow.
 """
 
 from __future__ import annotations
@@ -45,9 +47,13 @@ class CustomerValueService:
     """Loads the model once at start-up (``/readyz`` answers 200 only after that)."""
 
     def __init__(self) -> None:
-        self.state: ServingState = load_state(
-            os.environ.get("CLV_MODEL_URI", DEFAULT_MODEL), os.environ.get("CLV_SNAPSHOT")
-        )
+        from serving.state import BENTO_MODEL, BENTO_SNAPSHOT, load_bento_state
+
+        labels = CustomerValueService.bento.info.labels if CustomerValueService.bento else {}
+        if BENTO_MODEL in labels:  # a Bento from `clv bento`: everything from its BentoML model store
+            self.state: ServingState = load_bento_state(labels[BENTO_MODEL], labels.get(BENTO_SNAPSHOT))
+            return
+        self.state = load_state(os.environ.get("CLV_MODEL_URI", DEFAULT_MODEL), os.environ.get("CLV_SNAPSHOT"))
 
     @bentoml.api(route="/predict")
     def predict(self, customer_ids: CustomerIds) -> PredictResponse:
