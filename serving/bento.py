@@ -40,18 +40,16 @@ def build_bento(model_uri: str, snapshot: Path) -> str:
         "run_id": found.run_id or "",
     }
     created: list = []
-    try:
-        model = bentoml.mlflow.import_model(name, found.uri, labels=identity)
-        created.append(model.tag)
-        with bentoml.models.create(f"{name}-snapshot", labels={"source": str(snapshot.resolve())}) as snap:
-            shutil.copy2(snapshot, Path(snap.path) / f"snapshot{snapshot.suffix.lower()}")
-        created.append(snap.tag)
-        with tempfile.TemporaryDirectory(prefix="clv-bento-") as tmp:  # the build context: code + requirements
-            for package in PACKAGES:
-                shutil.copytree(
-                    PROJECT_ROOT / package, Path(tmp) / package, ignore=shutil.ignore_patterns("__pycache__")
-                )
-            _export_requirements(uv, Path(tmp) / "requirements.txt")
+    with tempfile.TemporaryDirectory(prefix="clv-bento-") as tmp:  # the build context: code + requirements
+        _export_requirements(uv, Path(tmp) / "requirements.txt")
+        for package in PACKAGES:
+            shutil.copytree(PROJECT_ROOT / package, Path(tmp) / package, ignore=shutil.ignore_patterns("__pycache__"))
+        try:
+            model = bentoml.mlflow.import_model(name, found.uri, labels=identity)
+            created.append(model.tag)
+            with bentoml.models.create(f"{name}-snapshot", labels={"source": str(snapshot.resolve())}) as snap:
+                shutil.copy2(snapshot, Path(snap.path) / f"snapshot{snapshot.suffix.lower()}")
+            created.append(snap.tag)
             bento = bentoml.bentos.build(
                 SERVICE,
                 labels={"project": "customer-value", BENTO_MODEL: str(model.tag), BENTO_SNAPSHOT: str(snap.tag)}
@@ -62,10 +60,10 @@ def build_bento(model_uri: str, snapshot: Path) -> str:
                 models=[str(model.tag), str(snap.tag)],
                 build_ctx=tmp,
             )
-    except BaseException:
-        for tag in reversed(created):
-            bentoml.models.delete(tag)
-        raise
+        except BaseException:
+            for tag in reversed(created):
+                bentoml.models.delete(tag)
+            raise
     return str(bento.tag)
 
 
