@@ -7,6 +7,8 @@ Configuration by environment (``clv serve`` sets it): ``CLV_MODEL_URI`` (default
 ``CLV_MAX_BODY_BYTES``, ``CLV_TIMEOUT_SECONDS``, ``CLV_MAX_CONCURRENCY``, ``CLV_HISTORY_WORKERS``,
 ``CLV_REGISTRY_TIMEOUT_SECONDS`` and ``CLV_REGISTRY_RETRIES`` (registry calls at start-up and reload),
 ``MLFLOW_TRACKING_URI``.
+Served as a Bento built by ``clv bento``, it loads the model and snapshot its labels name from the BentoML model
+store instead, and never contacts MLflow.
 """
 
 from __future__ import annotations
@@ -65,11 +67,16 @@ class CustomerValueService:
     loop; history scoring runs on its own bounded pool, so a lookup never waits behind it."""
 
     def __init__(self) -> None:
-        self.state: ServingState = load_state(
-            os.environ.get("CLV_MODEL_URI", DEFAULT_MODEL), os.environ.get("CLV_SNAPSHOT")
-        )
+        from serving.state import BENTO_MODEL, BENTO_SNAPSHOT, load_bento_state
+
         self.reload_status = ReloadStatus()
         self.history = BoundedPool(HISTORY_WORKERS, "clv-history")
+        labels = CustomerValueService.bento.info.labels if CustomerValueService.bento else {}
+        self.in_bento = BENTO_MODEL in labels
+        if self.in_bento:  # a Bento from `clv bento`: everything from its BentoML model store
+            self.state: ServingState = load_bento_state(labels[BENTO_MODEL], labels.get(BENTO_SNAPSHOT))
+        else:
+            self.state = load_state(os.environ.get("CLV_MODEL_URI", DEFAULT_MODEL), os.environ.get("CLV_SNAPSHOT"))
 
     @bentoml.api(route="/predict")
     async def predict(self, customer_ids: CustomerIds) -> PredictResponse:
@@ -152,6 +159,8 @@ class CustomerValueService:
     async def reload(self) -> ModelInfo:
         """Load the model the URI names now (e.g. after ``clv promote``) and the snapshot, then swap atomically:
         requests in flight finish on the old one. A failed reload keeps serving what it had, and says so."""
+        if self.in_bento:
+            raise Conflict("a Bento serves the model it was built with: build a new one with `clv bento`")
         if self.reload_status.state == "in_progress":
             raise Conflict("a reload is already in progress: see /readyz")
         current = self.state
