@@ -25,11 +25,16 @@ def build_bento(model_uri: str, snapshot: Path) -> str:
     import bentoml
     from bentoml._internal.bento.build_config import BentoEnvSchema  # what build() takes for envs
 
-    ScoredSnapshot.load(snapshot)  # a bad snapshot is an InputError before anything is written
+    scored_by = ScoredSnapshot.load(snapshot).model_version  # a bad snapshot is an InputError before any write
     try:
         found = resolve(model_uri)
     except Exception as exc:  # the registry says what is missing (unknown name, alias, version)
         raise InputError(f"cannot resolve model {model_uri!r}: {str(exc).strip().splitlines()[0]}") from None
+    if scored_by is not None and scored_by != (found.version or model_uri):
+        raise InputError(
+            f"snapshot {snapshot} was scored by model version {scored_by}, but {model_uri} is version "
+            f"{found.version}: re-score it with `clv score --model {found.uri}` or pick that version"
+        )
     uv = _uv()
     name = _store_name(found.name or "customer-value")
     identity = {

@@ -46,7 +46,7 @@ def built(trained, small_config, mlflow_uri, generated, tmp_path_factory):
     set_alias(connect(mlflow_uri), NAME, "champion", version)
     folder = tmp_path_factory.mktemp("bento")
     log = read_transactions(generated["transactions"], ColumnMap(order="order_id", cost="cost"))
-    snap = score(log, AS_OF, trained.bundle).predictions
+    snap = score(log, AS_OF, trained.bundle).predictions.assign(model_version=version)  # as `clv score` writes
     snap.to_parquet(folder / "scores.parquet", index=False)
     home = folder / "bentoml-home"
     start = time.perf_counter()
@@ -151,6 +151,17 @@ def test_a_missing_snapshot_is_exit_2_and_stores_nothing(tmp_path):
     done = clv_bento(["--snapshot", str(tmp_path / "missing.parquet")], tmp_path / "home")
     assert done.returncode == 2, done.stderr
     assert "missing.parquet does not exist" in done.stderr and "Traceback" not in done.stderr
+    assert stored(tmp_path / "home") == []
+
+
+def test_a_snapshot_scored_by_another_version_is_exit_2_and_stores_nothing(built, mlflow_uri, tmp_path):
+    snapshot = tmp_path / "scores.parquet"
+    built["snapshot"].assign(model_version="999").to_parquet(snapshot, index=False)
+    done = clv_bento(
+        ["--model", f"models:/{NAME}@champion", "--snapshot", str(snapshot)], tmp_path / "home", mlflow_uri
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"was scored by model version 999, but models:/{NAME}@champion is version {built['version']}" in done.stderr
     assert stored(tmp_path / "home") == []
 
 
