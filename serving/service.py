@@ -20,6 +20,7 @@ from bentoml.exceptions import InvalidArgument, NotFound
 from pydantic import Field
 
 from features import InputError, build_features, read_transactions
+from serving.contract import Contract, quiet_client_errors
 from serving.middleware import Guard
 from serving.schemas import (
     CustomerIds,
@@ -163,3 +164,5 @@ CustomerValueService.add_asgi_middleware(
     max_body_bytes=int(os.environ.get("CLV_MAX_BODY_BYTES", str(32 * 1024 * 1024))),
     max_concurrency=int(os.environ.get("CLV_MAX_CONCURRENCY", "64")),  # over it: 429 (after reading the body)
 )
+CustomerValueService.add_asgi_middleware(Contract)  # inside Guard: the spec and error bodies as documented
+quiet_client_errors()  # a 4xx is one access-log line, without the framework's traceback
