@@ -63,7 +63,7 @@ class CustomerValueService:
     def predict_history(self, as_of: dt.date, transactions: Transactions) -> PredictResponse:
         """Scores computed now from the posted purchases, with the training feature code."""
         state = self.state
-        frame = pd.DataFrame([t.model_dump() for t in transactions])
+        frame = pd.DataFrame([t.model_dump(mode="json") for t in transactions])  # dates as sent: read as from a CSV
         try:
             feats = build_features(read_transactions(frame), as_of, state.bundle.feature_windows())
         except InputError as exc:
