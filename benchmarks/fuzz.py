@@ -219,6 +219,7 @@ def prepare(tmp: Path, customers: int) -> dict:
         "CLV_ADMIN_KEY": "bench-admin-key",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "BENTOML_DO_NOT_TRACK": "true",
+        "BENTOML_HOME": str(tmp / "bentoml"),  # a server starting wipes its home's metrics: not another's
     }
 
 

@@ -34,6 +34,7 @@ def served(registered, trained, generated, mlflow_uri, tmp_path_factory):
         "CLV_SNAPSHOT": str(folder / "scores.parquet"),
         "CLV_API_KEY": KEY,
         "CLV_ADMIN_KEY": ADMIN,
+        "BENTOML_HOME": str(folder / "bentoml"),  # a server starting wipes its home's metrics: not another's
     }
     with start_service(env, folder / "service.log") as base:
         yield {"base": base, "folder": folder}
