@@ -2,7 +2,7 @@
 ones) against a freshly started ``bentoml serve``, and checks every answer: no 5xx, a documented status, the
 documented content type and body schema. Loopback only, bounded by ``--examples`` per operation and mode.
 
-Run: ``python benchmarks/fuzz.py`` (``make bench-fuzz``; about 5 minutes). The test suite runs the same functions
+Run: ``python benchmarks/fuzz.py`` (``make bench-fuzz``; about 3 minutes). The test suite runs the same functions
 with fewer examples (tests/integration/test_fuzz.py).
 """
 
