@@ -26,6 +26,7 @@ from pydantic import Field
 from starlette.responses import JSONResponse
 
 from features import InputError
+from serving.contract import Contract
 from serving.errors import quiet_client_errors
 from serving.history import score_history
 from serving.metrics import RequestMetrics
@@ -96,7 +97,8 @@ class CustomerValueService:
         state = self.state
 
         def work():
-            return score_history(state.bundle, as_of, [t.model_dump() for t in transactions], reasons)
+            dumped = [t.model_dump(mode="json") for t in transactions]  # dates as sent: read as from a CSV
+            return score_history(state.bundle, as_of, dumped, reasons)
 
         try:
             rows, unknown = await self.history.run(work)
@@ -225,7 +227,9 @@ CustomerValueService.add_asgi_middleware(
     max_body_bytes=int(os.environ.get("CLV_MAX_BODY_BYTES", str(32 * 1024 * 1024))),
     max_concurrency=int(os.environ.get("CLV_MAX_CONCURRENCY", "64")),  # over it: 429 (after reading the body)
     metrics=RequestMetrics(
-        [*(api.route for api in CustomerValueService.apis.values()), "/", "/docs.json", *OPEN_PATHS]
+        [*(api.route for api in CustomerValueService.apis.values()), "/", "/docs.json", *OPEN_PATHS],
+        prefixes=["/static_content/"],
     ),
     readiness=readiness,
 )
+CustomerValueService.add_asgi_middleware(Contract)  # inside Guard: the spec and error bodies as documented

@@ -89,7 +89,8 @@ def start_service(extra_env: dict, logpath: Path, keep: bool = False):
     """``bentoml serve`` in a subprocess on a free port; yields the base URL once /readyz answers 200 (and the
     process too with ``keep``)."""
     port = free_port()
-    env = os.environ | extra_env | {"BENTOML_DO_NOT_TRACK": "true"}
+    home = logpath.with_suffix(".bentoml")  # each server its own: a starting server wipes its home's metrics dir
+    env = os.environ | {"BENTOML_HOME": str(home)} | extra_env | {"BENTOML_DO_NOT_TRACK": "true"}
     logfile = open(logpath, "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "bentoml", "serve", "serving.service:CustomerValueService",
