@@ -89,7 +89,7 @@ def test_a_4xx_is_one_log_line_without_traceback(served):
     assert status == 422
     new = _wait_for_lines(log, before, 4)
     assert tracebacks(new) == 0 and "Exception on" not in new, new
-    assert len(re.findall(r"status=422", new)) == 4
+    assert len(re.findall(r"\[WARNING\].* POST /predict(_history)? -> 422: ", new)) == 4, new  # one line each
 
 
 def _wait_for_lines(log, before: str, n: int) -> str:

@@ -376,25 +376,29 @@ def history_body(served, rows: int) -> dict:
     return {"as_of": AS_OF.isoformat(), "transactions": records}
 
 
-def refused_or_status(base: str, path: str, body) -> int | str:
+def refused_or_status(base: str, path: str, raw: bytes) -> int | str:
     """The status, or "refused" when the server closed the connection while the body was still being sent (an
     answer before the whole body is read is a refusal too)."""
     try:
-        return call(base, path, body)[0]
+        return call(base, path, raw=raw)[0]
     except (ConnectionError, urllib.error.URLError):
         return "refused"
 
 
 def test_overload_is_429_and_slow_requests_are_504(served):
-    """A service allowing one request at a time, with a 0.2 s timeout, under several heavy requests."""
-    body = history_body(served, 60_000)
-    env = served["env"] | {"CLV_MAX_CONCURRENCY": "1", "CLV_TIMEOUT_SECONDS": "0.2", "CLV_MAX_BODY_BYTES": "100000000"}
+    """A service allowing one request at a time, with a 0.5 s timeout, under several heavy requests. The body is
+    serialised once, so sending it takes milliseconds and only the scoring (seconds) is slow."""
+    raw = json.dumps(history_body(served, 100_000)).encode()
+    env = served["env"] | {"CLV_MAX_CONCURRENCY": "1", "CLV_TIMEOUT_SECONDS": "0.5", "CLV_MAX_BODY_BYTES": "100000000"}
     with start_service(env, served["folder"] / "limited.log") as base:
         assert call(base, "/predict", {"customer_ids": ["a"]})[0] == 200
-        assert call(base, "/predict_history", body)[0] == 504  # about 0.8 s of work against a 0.2 s timeout
-        time.sleep(2)  # let the abandoned request finish
+        assert call(base, "/predict_history", raw=raw)[0] == 504  # seconds of work against a 0.5 s timeout
+        deadline = time.time() + 60  # let the abandoned scoring finish
+        while call(base, "/readyz", key=None)[1]["history_busy"]:
+            assert time.time() < deadline
+            time.sleep(0.1)
         with cf.ThreadPoolExecutor(4) as pool:
-            statuses = list(pool.map(lambda _: refused_or_status(base, "/predict_history", body), range(4)))
+            statuses = list(pool.map(lambda _: refused_or_status(base, "/predict_history", raw), range(4)))
     assert sum(s in (429, "refused") for s in statuses) >= 2, statuses
     assert set(statuses) <= {429, 504, "refused"}, statuses
 
