@@ -10,7 +10,7 @@ export UV_PYTHON := $(PYTHON)
 # Compiled once at install: without it every `clv` command spends ~2 s compiling pandas, ibis and friends.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: install demo test bench bench-large bench-quality bench-training bench-serving bench-service lint format clean
+.PHONY: install demo test bench bench-large bench-quality bench-training bench-serving bench-service bench-fuzz lint format clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
@@ -43,6 +43,9 @@ bench-serving: install
 
 bench-service: install
 	$(VENV)/bin/python benchmarks/service_load.py
+
+bench-fuzz: install
+	$(VENV)/bin/python benchmarks/fuzz.py --examples 200
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -16,7 +16,7 @@ class ClientErrorsOnOneLine(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, ValidationError):
+        if isinstance(exc, ValidationError) and exc.title == "Input":  # the request's; not a response model's
             status, detail = 422, f"{exc.error_count()} validation error(s): {_first_error(exc)}"
         elif isinstance(exc, BentoMLException) and exc.error_code < 500:
             status, detail = _client_status(exc), str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -26,7 +26,7 @@ class Prediction(BaseModel):
     clv_upper: float
     expected_purchases: float
     next_order_date: dt.date | None
-    segment: str
+    segment: Segment
     top_reasons: list[str]
 
 
@@ -57,7 +57,7 @@ class Target(BaseModel):
     expected_incremental_value: float
     churn_probability: float
     predicted_clv: float
-    segment: str
+    segment: Segment
 
 
 class TargetResponse(BaseModel):

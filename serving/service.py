@@ -7,6 +7,8 @@ Configuration by environment (``clv serve`` sets it): ``CLV_MODEL_URI`` (default
 ``CLV_MAX_BODY_BYTES``, ``CLV_TIMEOUT_SECONDS``, ``CLV_MAX_CONCURRENCY``, ``CLV_HISTORY_WORKERS``,
 ``CLV_REGISTRY_TIMEOUT_SECONDS`` and ``CLV_REGISTRY_RETRIES`` (registry calls at start-up and reload),
 ``MLFLOW_TRACKING_URI``.
+Served as a Bento built by ``clv bento``, it loads the model and snapshot its labels name from the BentoML model
+store instead, and never contacts MLflow.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pydantic import Field
 from starlette.responses import JSONResponse
 
 from features import InputError
+from serving.contract import Contract
 from serving.errors import quiet_client_errors
 from serving.graceful import defer_idle_close
 from serving.history import score_history
@@ -67,11 +70,16 @@ class CustomerValueService:
     loop; history scoring runs on its own bounded pool, so a lookup never waits behind it."""
 
     def __init__(self) -> None:
-        self.state: ServingState = load_state(
-            os.environ.get("CLV_MODEL_URI", DEFAULT_MODEL), os.environ.get("CLV_SNAPSHOT")
-        )
+        from serving.state import BENTO_MODEL, BENTO_SNAPSHOT, load_bento_state
+
         self.reload_status = ReloadStatus()
         self.history = BoundedPool(HISTORY_WORKERS, "clv-history")
+        labels = CustomerValueService.bento.info.labels if CustomerValueService.bento else {}
+        self.in_bento = BENTO_MODEL in labels
+        if self.in_bento:  # a Bento from `clv bento`: everything from its BentoML model store
+            self.state: ServingState = load_bento_state(labels[BENTO_MODEL], labels.get(BENTO_SNAPSHOT))
+        else:
+            self.state = load_state(os.environ.get("CLV_MODEL_URI", DEFAULT_MODEL), os.environ.get("CLV_SNAPSHOT"))
 
     @bentoml.api(route="/predict")
     async def predict(self, customer_ids: CustomerIds) -> PredictResponse:
@@ -91,7 +99,8 @@ class CustomerValueService:
         state = self.state
 
         def work():
-            return score_history(state.bundle, as_of, [t.model_dump() for t in transactions], reasons)
+            dumped = [t.model_dump(mode="json") for t in transactions]  # dates as sent: read as from a CSV
+            return score_history(state.bundle, as_of, dumped, reasons)
 
         try:
             rows, unknown = await self.history.run(work)
@@ -154,6 +163,8 @@ class CustomerValueService:
     async def reload(self) -> ModelInfo:
         """Load the model the URI names now (e.g. after ``clv promote``) and the snapshot, then swap atomically:
         requests in flight finish on the old one. A failed reload keeps serving what it had, and says so."""
+        if self.in_bento:
+            raise Conflict("a Bento serves the model it was built with: build a new one with `clv bento`")
         if self.reload_status.state == "in_progress":
             raise Conflict("a reload is already in progress: see /readyz")
         current = self.state
@@ -218,7 +229,9 @@ CustomerValueService.add_asgi_middleware(
     max_body_bytes=int(os.environ.get("CLV_MAX_BODY_BYTES", str(32 * 1024 * 1024))),
     max_concurrency=int(os.environ.get("CLV_MAX_CONCURRENCY", "64")),  # over it: 429 (after reading the body)
     metrics=RequestMetrics(
-        [*(api.route for api in CustomerValueService.apis.values()), "/", "/docs.json", *OPEN_PATHS]
+        [*(api.route for api in CustomerValueService.apis.values()), "/", "/docs.json", *OPEN_PATHS],
+        prefixes=["/static_content/"],
     ),
     readiness=readiness,
 )
+CustomerValueService.add_asgi_middleware(Contract)  # inside Guard: the spec and error bodies as documented

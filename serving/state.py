@@ -1,5 +1,6 @@
-"""What one model generation of the service holds: the bundle from the MLflow registry, its registry identity and
-the scored snapshot. A reload builds a new one and swaps it in whole; ``ReloadStatus`` says how the last one went."""
+"""What one model generation of the service holds: the bundle from the MLflow registry (or from the BentoML model
+store inside a Bento built by ``clv bento``), its registry identity and the scored snapshot. A reload builds a new
+one and swaps it in whole; ``ReloadStatus`` says how the last one went."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
@@ -18,6 +20,10 @@ from serving.snapshot import ScoredSnapshot
 ALIAS_URI = re.compile(r"^models:/(?P<name>[^@/]+)@(?P<alias>[^/]+)$")
 VERSION_URI = re.compile(r"^models:/(?P<name>[^@/]+)/(?P<version>\d+)$")
 UNRECORDED = "unrecorded"
+# Bento labels naming the BentoML models to serve (set by `clv bento`); the labels of the stored model carry the
+# registry identity it came from.
+BENTO_MODEL, BENTO_SNAPSHOT = "clv_model", "clv_snapshot"
+IDENTITY_LABELS = ("model_uri", "registry_name", "registry_version", "registry_alias", "run_id")
 
 
 @dataclass(frozen=True)
@@ -73,22 +79,36 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """A model URI pinned to a registry version (``uri``), with the identity it was resolved to."""
+
+    uri: str
+    name: str | None
+    version: str | None
+    alias: str | None
+    run_id: str | None
+
+
+def resolve(model_uri: str) -> Resolved:
+    """An alias URI becomes the exact version it names now; other URIs stay as they are."""
+    if m := ALIAS_URI.match(model_uri):
+        mv = MlflowClient().get_model_version_by_alias(m["name"], m["alias"])
+        version = str(mv.version)
+        return Resolved(f"models:/{m['name']}/{version}", m["name"], version, m["alias"], mv.run_id)
+    if m := VERSION_URI.match(model_uri):
+        run_id = MlflowClient().get_model_version(m["name"], m["version"]).run_id
+        return Resolved(model_uri, m["name"], m["version"], None, run_id)
+    return Resolved(model_uri, None, None, None, None)
+
+
 def load_state(model_uri: str, snapshot_path: str | None) -> ServingState:
     """Resolve the alias to a version first, then load that exact version (so the version reported is the one
     answering even if the alias moves meanwhile)."""
-    name = version = alias = run_id = None
-    uri = model_uri
-    if m := ALIAS_URI.match(model_uri):
-        name, alias = m["name"], m["alias"]
-        mv = MlflowClient().get_model_version_by_alias(name, alias)
-        version, run_id = str(mv.version), mv.run_id
-        uri = f"models:/{name}/{version}"
-    elif m := VERSION_URI.match(model_uri):
-        name, version = m["name"], m["version"]
-        run_id = MlflowClient().get_model_version(name, version).run_id
-    bundle = load_bundle(uri)
+    r = resolve(model_uri)
+    bundle = load_bundle(r.uri)
     snapshot = ScoredSnapshot.load(snapshot_path) if snapshot_path else None
-    return ServingState(model_uri, bundle, name, version, alias, run_id, snapshot)
+    return ServingState(model_uri, bundle, r.name, r.version, r.alias, r.run_id, snapshot)
 
 
 def load_bundle(uri: str) -> ModelBundle:
@@ -101,3 +121,26 @@ def load_bundle(uri: str) -> ModelBundle:
             return mlflow.pyfunc.load_model(local).unwrap_python_model().bundle
         finally:
             sys.path[:] = path_before
+
+
+def load_bento_state(model_tag: str, snapshot_tag: str | None) -> ServingState:
+    """The model and snapshot from the BentoML model store (inside a Bento): no MLflow server is contacted, and the
+    registry identity reported is the one recorded when the Bento was built."""
+    import bentoml
+
+    stored = bentoml.models.get(model_tag)
+    bundle = bentoml.mlflow.load_model(stored).unwrap_python_model().bundle
+    labels = {k: stored.info.labels.get(k) or None for k in IDENTITY_LABELS}
+    snapshot = None
+    if snapshot_tag:
+        folder = Path(bentoml.models.get(snapshot_tag).path)
+        snapshot = ScoredSnapshot.load(next(p for p in folder.iterdir() if p.name.startswith("snapshot.")))
+    return ServingState(
+        labels["model_uri"] or f"bento:{stored.tag}",
+        bundle,
+        labels["registry_name"],
+        labels["registry_version"],
+        labels["registry_alias"],
+        labels["run_id"],
+        snapshot,
+    )

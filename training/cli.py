@@ -559,6 +559,30 @@ def demo(
     out.print(f"serve the champion over HTTP: [bold]clv serve --snapshot {target}[/] (then see README: curl examples)")
 
 
+@app.command()
+@handle_errors
+def bento(
+    snapshot: Annotated[Path, typer.Option(help="Scores written by `clv score`, served by /predict and /target.")],
+    model: Annotated[str, typer.Option(help="Model URI (an alias is resolved to its version).")] = (
+        "models:/customer-value@champion"
+    ),
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Build a self-contained Bento: the model, the snapshot, the code and the uv.lock requirements; `bentoml serve`
+    then needs no MLflow."""
+    from serving.bento import build_bento
+    from training import tracking
+
+    if not snapshot.is_file():
+        raise InputError(f"--snapshot {snapshot} does not exist: write it with `clv score --out {snapshot}`")
+    tracking.connect(tracking_uri)
+    with err.status(f"storing {model} and {snapshot} in the BentoML model store, building the Bento"):
+        tag = build_bento(model, snapshot)
+    out.print(f"built Bento [bold]{tag}[/]", highlight=False, soft_wrap=True)
+    out.print(f"serve it: bentoml serve {tag}", highlight=False, soft_wrap=True)
+    out.print(f"image:    bentoml containerize {tag}", highlight=False, soft_wrap=True)
+
+
 def read_back(path: Path):
     """A lazy view of a file this command wrote, for its summary."""
     import ibis

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -84,10 +85,12 @@ def served(trained, small_config, mlflow_uri, generated, tmp_path_factory):
 
 
 @contextlib.contextmanager
-def start_service(extra_env: dict, logpath: Path):
-    """``bentoml serve`` in a subprocess on a free port; yields the base URL once /readyz answers 200."""
+def start_service(extra_env: dict, logpath: Path, keep: bool = False):
+    """``bentoml serve`` in a subprocess on a free port; yields the base URL once /readyz answers 200 (and the
+    process too with ``keep``)."""
     port = free_port()
-    env = os.environ | extra_env | {"BENTOML_DO_NOT_TRACK": "true"}
+    home = logpath.with_suffix(".bentoml")  # each server its own: a starting server wipes its home's metrics dir
+    env = os.environ | {"BENTOML_HOME": str(home)} | extra_env | {"BENTOML_DO_NOT_TRACK": "true"}
     logfile = open(logpath, "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "bentoml", "serve", "serving.service:CustomerValueService",
@@ -101,7 +104,7 @@ def start_service(extra_env: dict, logpath: Path):
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError(logpath.read_text()[-3000:])
             time.sleep(0.5)
-        yield base
+        yield (base, proc) if keep else base
     finally:
         proc.terminate()
         try:
@@ -285,6 +288,7 @@ def test_a_reload_against_a_hanging_registry_fails_fast_and_keeps_serving(served
                 time.sleep(0.01)
             assert ready[0] == 200  # still ready: the old model serves
             lookup = call(base, "/predict", {"customer_ids": ids})
+            twice = call(base, "/admin/reload", {}, ADMIN)
             status, reply = reloading.result()
             took = time.monotonic() - started
             after = call(base, "/readyz", key=None)[1]
@@ -294,6 +298,7 @@ def test_a_reload_against_a_hanging_registry_fails_fast_and_keeps_serving(served
     finally:
         proxy.close()
     assert lookup[0] == 200 and len(lookup[1]["predictions"]) == 10
+    assert twice[0] == 409 and "already in progress" in json.dumps(twice[1])
     assert status == 503 and f"reload failed, still serving version {version}" in json.dumps(reply)
     assert took < 30, took  # MLflow's defaults (7 retries of 120 s) would take many minutes
     assert after["reload"]["state"] == "failed" and after["reload"]["error"] and after["model_version"] == version
@@ -371,25 +376,29 @@ def history_body(served, rows: int) -> dict:
     return {"as_of": AS_OF.isoformat(), "transactions": records}
 
 
-def refused_or_status(base: str, path: str, body) -> int | str:
+def refused_or_status(base: str, path: str, raw: bytes) -> int | str:
     """The status, or "refused" when the server closed the connection while the body was still being sent (an
     answer before the whole body is read is a refusal too)."""
     try:
-        return call(base, path, body)[0]
+        return call(base, path, raw=raw)[0]
     except (ConnectionError, urllib.error.URLError):
         return "refused"
 
 
 def test_overload_is_429_and_slow_requests_are_504(served):
-    """A service allowing one request at a time, with a 0.2 s timeout, under several heavy requests."""
-    body = history_body(served, 60_000)
-    env = served["env"] | {"CLV_MAX_CONCURRENCY": "1", "CLV_TIMEOUT_SECONDS": "0.2", "CLV_MAX_BODY_BYTES": "100000000"}
+    """A service allowing one request at a time, with a 0.5 s timeout, under several heavy requests. The body is
+    serialised once, so sending it takes milliseconds and only the scoring (seconds) is slow."""
+    raw = json.dumps(history_body(served, 100_000)).encode()
+    env = served["env"] | {"CLV_MAX_CONCURRENCY": "1", "CLV_TIMEOUT_SECONDS": "0.5", "CLV_MAX_BODY_BYTES": "100000000"}
     with start_service(env, served["folder"] / "limited.log") as base:
         assert call(base, "/predict", {"customer_ids": ["a"]})[0] == 200
-        assert call(base, "/predict_history", body)[0] == 504  # about 0.8 s of work against a 0.2 s timeout
-        time.sleep(2)  # let the abandoned request finish
+        assert call(base, "/predict_history", raw=raw)[0] == 504  # seconds of work against a 0.5 s timeout
+        deadline = time.time() + 60  # let the abandoned scoring finish
+        while call(base, "/readyz", key=None)[1]["history_busy"]:
+            assert time.time() < deadline
+            time.sleep(0.1)
         with cf.ThreadPoolExecutor(4) as pool:
-            statuses = list(pool.map(lambda _: refused_or_status(base, "/predict_history", body), range(4)))
+            statuses = list(pool.map(lambda _: refused_or_status(base, "/predict_history", raw), range(4)))
     assert sum(s in (429, "refused") for s in statuses) >= 2, statuses
     assert set(statuses) <= {429, 504, "refused"}, statuses
 
@@ -468,13 +477,55 @@ def test_client_errors_are_one_log_line_without_traceback(served):
     log = served["folder"] / "service.log"
     before = log.read_text()
     assert call(served["base"], "/predict", {"customer_ids": []})[0] == 422
-    assert call(served["base"], "/predict_history", {"as_of": "2025-01-01", "transactions": [
+    assert call(served["base"], "/predict_history", {"as_of": "0001-06-01", "transactions": [
         {"customer_id": "a", "date": "0001-01-01", "amount": 1}]})[0] == 422  # fmt: skip
     time.sleep(0.5)
     new = log.read_text()[len(before) :]
     assert "Traceback" not in new, new
     assert "POST /predict -> 422: 1 validation error(s): customer_ids" in new, new
     assert "POST /predict_history -> 422" in new, new
+
+
+def test_load_of_300_lookups_at_concurrency_16_has_no_errors(served):
+    ids = served["snapshot"]["customer_id"].head(100).tolist()
+
+    def hit(_):
+        start = time.perf_counter()
+        status, body = call(served["base"], "/predict", {"customer_ids": ids})
+        return status, len(body["predictions"]) if status == 200 else 0, time.perf_counter() - start
+
+    with cf.ThreadPoolExecutor(16) as pool:
+        replies = list(pool.map(hit, range(300)))
+    seconds = np.array([r[2] for r in replies])
+    print(f"300 x /predict of 100 ids at concurrency 16: p50 {np.median(seconds) * 1e3:.1f} ms, "
+          f"p99 {np.quantile(seconds, 0.99) * 1e3:.1f} ms")  # fmt: skip
+    assert [r[:2] for r in replies] == [(200, 100)] * 300
+
+
+def test_sigterm_during_load_lets_requests_in_flight_complete(served):
+    """History requests (about a second of work each) and lookups are in flight when the server gets SIGTERM:
+    every one of them is answered 200, then the server exits."""
+    import signal
+
+    body = history_body(served, 60_000)
+    ids = served["snapshot"]["customer_id"].head(100).tolist()
+    env = served["env"] | {"CLV_MAX_BODY_BYTES": "100000000"}
+    with (
+        start_service(env, served["folder"] / "sigterm.log", keep=True) as (base, proc),
+        cf.ThreadPoolExecutor(8) as pool,
+    ):
+        history = [pool.submit(call, base, "/predict_history", body) for _ in range(2)]
+        deadline = time.time() + 60
+        while call(base, "/readyz", key=None)[1]["history_busy"] < 2:
+            assert time.time() < deadline
+            time.sleep(0.01)
+        lookups = [pool.submit(call, base, "/predict", {"customer_ids": ids}) for _ in range(6)]
+        time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        answered = [f.result()[0] for f in history + lookups]
+        code = proc.wait(timeout=60)
+    assert answered == [200] * 8, answered
+    assert code == 0
 
 
 def test_sigterm_to_clv_serve_stops_the_server_and_frees_the_port(served, mlflow_uri):
