@@ -1,12 +1,12 @@
-"""A bounded worker pool for heavy requests: work beyond its size is refused at once (429), never queued behind
-other work, and a slot is only freed when the work itself ends (a timed-out request still holds its thread)."""
+"""A bounded pool for heavy requests: work beyond its size is refused at once (429), never queued behind other
+work, and a slot is only freed when the work itself ends (a timed-out request still holds its worker)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -17,11 +17,11 @@ class PoolFull(Exception):
 
 
 class BoundedPool:
-    def __init__(self, workers: int, name: str):
+    def __init__(self, executor: Executor, workers: int):
         if workers < 1:
-            raise ValueError(f"{name}: at least one worker is needed, got {workers}")
+            raise ValueError(f"at least one worker is needed, got {workers}")
         self.workers = workers
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix=name)
+        self._executor = executor
         self._free = threading.BoundedSemaphore(workers)
 
     async def run(self, fn: Callable[..., T], *args) -> T:
@@ -39,5 +39,6 @@ class BoundedPool:
     def busy(self) -> int:
         return self.workers - self._free._value  # noqa: SLF001 - the semaphore's count is the truth
 
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop taking work; what runs finishes (without ``wait``, in the background)."""
+        self._executor.shutdown(wait=wait)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 from http import HTTPStatus
 from typing import Annotated
@@ -25,13 +26,13 @@ from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound
 from pydantic import Field
 from starlette.responses import JSONResponse
 
-from features import InputError
 from serving.contract import Contract
 from serving.errors import quiet_client_errors
 from serving.graceful import defer_idle_close
-from serving.history import score_history
+from serving.history import HistoryRequest, answer, start_workers
 from serving.metrics import RequestMetrics
 from serving.middleware import OPEN_PATHS, Guard
+from serving.offload import HistoryOffload
 from serving.pool import BoundedPool, PoolFull
 from serving.schemas import (
     CustomerIds,
@@ -53,7 +54,7 @@ quiet_client_errors()
 defer_idle_close()  # SIGTERM: a request already sent on a kept-alive connection is served, not reset
 
 TRAFFIC = {"timeout": float(os.environ.get("CLV_TIMEOUT_SECONDS", "60"))}  # over it: 504
-HISTORY_WORKERS = int(os.environ.get("CLV_HISTORY_WORKERS", "2"))  # /predict_history at once; more: 429
+HISTORY_WORKERS = int(os.environ.get("CLV_HISTORY_WORKERS", "2"))  # worker processes; more at once: 429
 
 
 class TooManyRequests(BentoMLException):
@@ -67,19 +68,28 @@ class Conflict(BentoMLException):
 @bentoml.service(name="customer_value", traffic=TRAFFIC, workers=1, metrics={"enabled": False})
 class CustomerValueService:
     """Loads the model once at start-up (``/readyz`` answers 200 only after that). Lookups by id run on the event
-    loop; history scoring runs on its own bounded pool, so a lookup never waits behind it."""
+    loop; history requests go, as raw bodies, to their own bounded pool of worker processes (``HistoryOffload``),
+    so a lookup never waits behind their parsing or scoring."""
 
     def __init__(self) -> None:
         from serving.state import BENTO_MODEL, BENTO_SNAPSHOT, load_bento_state
 
         self.reload_status = ReloadStatus()
-        self.history = BoundedPool(HISTORY_WORKERS, "clv-history")
         labels = CustomerValueService.bento.info.labels if CustomerValueService.bento else {}
         self.in_bento = BENTO_MODEL in labels
         if self.in_bento:  # a Bento from `clv bento`: everything from its BentoML model store
             self.state: ServingState = load_bento_state(labels[BENTO_MODEL], labels.get(BENTO_SNAPSHOT))
         else:
             self.state = load_state(os.environ.get("CLV_MODEL_URI", DEFAULT_MODEL), os.environ.get("CLV_SNAPSHOT"))
+        self.history = history_pool(self.state)
+
+    @bentoml.on_shutdown
+    def stop_history_workers(self) -> None:
+        self.history.shutdown(wait=True)
+
+    async def answer_history(self, body: bytes) -> tuple[int, bytes]:
+        """Status and JSON answer of a ``/predict_history`` body, from a history worker (``PoolFull`` if none)."""
+        return await self.history.run(answer, body)
 
     @bentoml.api(route="/predict")
     async def predict(self, customer_ids: CustomerIds) -> PredictResponse:
@@ -96,19 +106,15 @@ class CustomerValueService:
     ) -> PredictResponse:
         """Scores computed now from the posted purchases, with the training feature code; ``reasons: false`` skips
         the top reasons (faster)."""
-        state = self.state
-
-        def work():
-            dumped = [t.model_dump(mode="json") for t in transactions]  # dates as sent: read as from a CSV
-            return score_history(state.bundle, as_of, dumped, reasons)
-
+        # Over HTTP, HistoryOffload answers before the body is parsed here; this path serves in-process callers.
+        body = HistoryRequest(as_of=as_of, transactions=transactions, reasons=reasons).model_dump_json().encode()
         try:
-            rows, unknown = await self.history.run(work)
+            status, payload = await self.answer_history(body)
         except PoolFull as exc:
             raise TooManyRequests(f"history scoring is busy ({exc}): retry later") from None
-        except InputError as exc:
-            raise InvalidArgument(str(exc)) from None
-        return PredictResponse(model_version=state.model_version, predictions=rows, unknown_ids=unknown)
+        if status != 200:
+            raise InvalidArgument(json.loads(payload)["error"])
+        return PredictResponse.model_validate_json(payload)
 
     @bentoml.api(route="/target")
     def target(
@@ -171,7 +177,8 @@ class CustomerValueService:
         self.reload_status.begin()
         snapshot = current.snapshot.path if current.snapshot else None
         try:
-            self.state = await asyncio.to_thread(load_state, current.model_uri, snapshot)
+            state = await asyncio.to_thread(load_state, current.model_uri, snapshot)
+            pool = await asyncio.to_thread(history_pool, state)
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             self.reload_status.end(first)
@@ -181,6 +188,8 @@ class CustomerValueService:
         except BaseException:  # cancelled (timeout): the thread may still finish, but this reload is not reported
             self.reload_status.end("interrupted (timeout)")
             raise
+        old_pool, self.history, self.state = self.history, pool, state
+        old_pool.shutdown(wait=False)  # history requests in flight finish on the old workers
         self.reload_status.end()
         return info(self.state, self.reload_status)
 
@@ -194,6 +203,11 @@ class CustomerValueService:
             "reload": self.reload_status.as_dict(),
             "history_busy": self.history.busy(),
         }
+
+
+def history_pool(state: ServingState) -> BoundedPool:
+    """``HISTORY_WORKERS`` worker processes holding this state's bundle, started and loaded."""
+    return BoundedPool(start_workers(state.bundle, state.model_version, HISTORY_WORKERS), HISTORY_WORKERS)
 
 
 def info(state: ServingState, reload: ReloadStatus) -> ModelInfo:
@@ -235,3 +249,4 @@ CustomerValueService.add_asgi_middleware(
     readiness=readiness,
 )
 CustomerValueService.add_asgi_middleware(Contract)  # inside Guard: the spec and error bodies as documented
+CustomerValueService.add_asgi_middleware(HistoryOffload)  # inside both: history bodies to the worker processes

@@ -164,7 +164,9 @@ def test_the_pool_refuses_work_beyond_its_size_and_frees_a_slot_only_when_the_wo
 
     from serving.pool import BoundedPool, PoolFull
 
-    pool = BoundedPool(1, "test")
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = BoundedPool(ThreadPoolExecutor(1), 1)
     gate = threading.Event()
 
     async def scenario():
