@@ -159,12 +159,11 @@ def test_metrics_label_unknown_paths_as_one_and_readyz_is_answered_by_the_guard(
 
 def test_the_pool_refuses_work_beyond_its_size_and_frees_a_slot_only_when_the_work_ends():
     import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     import pytest
 
     from serving.pool import BoundedPool, PoolFull
-
-    from concurrent.futures import ThreadPoolExecutor
 
     pool = BoundedPool(ThreadPoolExecutor(1), 1)
     gate = threading.Event()
