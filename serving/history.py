@@ -7,7 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import multiprocessing
+import multiprocessing.connection
+import os
 import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
@@ -54,8 +58,15 @@ def _start_worker(bundle_json: bytes, version: str) -> None:
     # A stop signal is for the server: it drains its requests, then shuts this pool down; work in hand finishes.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     _Worker.bundle = ModelBundle.from_dict(json.loads(bundle_json))
     _Worker.version = version
+
+
+def _exit_with_parent() -> None:
+    """A server killed outright (SIGKILL, out of memory) must not leave its workers behind."""
+    multiprocessing.connection.wait([multiprocessing.parent_process().sentinel])
+    os._exit(0)
 
 
 def answer(body: bytes) -> tuple[int, bytes]:
@@ -74,8 +85,9 @@ def answer(body: bytes) -> tuple[int, bytes]:
     return 200, response.model_dump_json().encode()
 
 
-def _ready() -> bool:
-    return _Worker.bundle is not None
+def _ready() -> int:
+    time.sleep(0.05)  # held briefly, so that each probe lands on a different worker
+    return os.getpid() if _Worker.bundle is not None else 0
 
 
 def start_workers(bundle: ModelBundle, version: str, workers: int) -> ProcessPoolExecutor:
@@ -87,6 +99,8 @@ def start_workers(bundle: ModelBundle, version: str, workers: int) -> ProcessPoo
         initializer=_start_worker,
         initargs=(json.dumps(bundle.to_dict()).encode(), version),
     )
-    for done in [pool.submit(_ready) for _ in range(workers)]:
-        done.result()
+    pids = {done.result() for done in [pool.submit(_ready) for _ in range(workers)]}
+    if 0 in pids:
+        pool.shutdown()
+        raise RuntimeError("a history worker did not load the model")
     return pool

@@ -13,6 +13,10 @@ from serving.metrics import CONTENT_TYPE, RequestMetrics
 
 OPEN_PATHS = ("/livez", "/readyz", "/healthz", "/metrics")
 ADMIN_PATHS = ("/admin/",)  # need the admin key; locked (403) when none is configured
+EXTRA_HEADERS = {  # what the status asks for: the scheme to authenticate with, when to come back
+    401: [(b"www-authenticate", b'Bearer realm="customer-value"')],
+    429: [(b"retry-after", b"1")],
+}
 GET_AS_POST = ("/model",)  # read-only endpoints also answered on GET (the framework's APIs are POST)
 
 
@@ -23,6 +27,7 @@ def _reply(status: int, message: str | dict, content_type: bytes = b"application
         else json.dumps(message if isinstance(message, dict) else {"error": message}).encode()
     )
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    headers += EXTRA_HEADERS.get(status, [])
     return {"type": "http.response.start", "status": status, "headers": headers}, {
         "type": "http.response.body",
         "body": body,
@@ -95,6 +100,9 @@ class Guard:
         gauge.inc()
         try:
             await self._handle(scope, receive, observed_send)
+        except asyncio.CancelledError:  # the framework's timeout, outside this middleware, answers 504
+            status = 504
+            raise
         finally:
             gauge.dec()
             self.metrics.observe(endpoint, scope["method"], status, time.perf_counter() - started)

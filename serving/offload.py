@@ -37,9 +37,13 @@ class HistoryOffload:
             status, payload = await service.answer_history(bytes(body))
         except PoolFull as exc:
             status, payload = 429, json.dumps({"error": f"history scoring is busy ({exc}): retry later"}).encode()
-        except BrokenExecutor:  # a worker died (killed from outside, out of memory): say so, not a bare 500
-            log.error("a history worker process died; restart the service or reload to start new ones")
-            status, payload = 503, json.dumps({"error": "history scoring is unavailable: a worker died"}).encode()
+        except BrokenExecutor:  # a worker died (killed from outside, out of memory): new ones are being started
+            log.error("a history worker process died; starting new ones")
+            status, payload = 503, json.dumps({"error": "history scoring is restarting its workers: retry shortly"})
+            payload = payload.encode()
+        except Exception:  # a bug, not the request: logged with its traceback, answered as JSON
+            log.exception("POST %s failed", PATH)
+            status, payload = 500, json.dumps({"error": "an unexpected error occurred; see the server log"}).encode()
         if status >= 400:
             log.warning("POST %s -> %d: %s", PATH, status, payload[:300].decode(errors="replace"))
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]

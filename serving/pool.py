@@ -39,6 +39,13 @@ class BoundedPool:
     def busy(self) -> int:
         return self.workers - self._free._value  # noqa: SLF001 - the semaphore's count is the truth
 
+    def kill(self) -> None:
+        """End a broken process pool: its surviving workers ignore SIGTERM (they belong to the server's shutdown),
+        which is all the executor sends them."""
+        for process in (getattr(self._executor, "_processes", None) or {}).values():
+            process.kill()
+        self._executor.shutdown(wait=False)
+
     def shutdown(self, wait: bool = True) -> None:
         """Stop taking work; what runs finishes (without ``wait``, in the background)."""
         self._executor.shutdown(wait=wait)

@@ -17,6 +17,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+from concurrent.futures import BrokenExecutor
 from http import HTTPStatus
 from typing import Annotated
 
@@ -65,6 +66,10 @@ class Conflict(BentoMLException):
     error_code = HTTPStatus.CONFLICT
 
 
+class Unavailable(BentoMLException):
+    error_code = HTTPStatus.SERVICE_UNAVAILABLE
+
+
 @bentoml.service(name="customer_value", traffic=TRAFFIC, workers=1, metrics={"enabled": False})
 class CustomerValueService:
     """Loads the model once at start-up (``/readyz`` answers 200 only after that). Lookups by id run on the event
@@ -82,14 +87,34 @@ class CustomerValueService:
         else:
             self.state = load_state(os.environ.get("CLV_MODEL_URI", DEFAULT_MODEL), os.environ.get("CLV_SNAPSHOT"))
         self.history = history_pool(self.state)
+        self.history_restart: asyncio.Task | None = None  # a broken pool being replaced
+        self.reloading: asyncio.Task | None = None
 
     @bentoml.on_shutdown
     def stop_history_workers(self) -> None:
         self.history.shutdown(wait=True)
 
     async def answer_history(self, body: bytes) -> tuple[int, bytes]:
-        """Status and JSON answer of a ``/predict_history`` body, from a history worker (``PoolFull`` if none)."""
-        return await self.history.run(answer, body)
+        """Status and JSON answer of a ``/predict_history`` body, from a history worker (``PoolFull`` if none).
+        A pool whose worker died (killed, out of memory) is replaced in the background; meanwhile ``BrokenExecutor``."""
+        pool = self.history
+        try:
+            return await pool.run(answer, body)
+        except BrokenExecutor:
+            if self.history is pool and self.history_restart is None:
+                self.history_restart = asyncio.ensure_future(self._restart_history(pool))
+            raise
+
+    async def _restart_history(self, broken: BoundedPool) -> None:
+        try:
+            fresh = await asyncio.to_thread(history_pool, self.state)
+            if self.history is broken:
+                self.history = fresh
+            else:  # a reload replaced it meanwhile
+                fresh.shutdown(wait=False)
+            broken.kill()
+        finally:
+            self.history_restart = None
 
     @bentoml.api(route="/predict")
     async def predict(self, customer_ids: CustomerIds) -> PredictResponse:
@@ -112,6 +137,8 @@ class CustomerValueService:
             status, payload = await self.answer_history(body)
         except PoolFull as exc:
             raise TooManyRequests(f"history scoring is busy ({exc}): retry later") from None
+        except BrokenExecutor:
+            raise Unavailable("history scoring is restarting its workers: retry shortly") from None
         if status != 200:
             raise InvalidArgument(json.loads(payload)["error"])
         return PredictResponse.model_validate_json(payload)
@@ -173,8 +200,12 @@ class CustomerValueService:
             raise Conflict("a Bento serves the model it was built with: build a new one with `clv bento`")
         if self.reload_status.state == "in_progress":
             raise Conflict("a reload is already in progress: see /readyz")
-        current = self.state
         self.reload_status.begin()
+        # Shielded: a reload that outlives the request's timeout (504) still completes, and /readyz reports it.
+        self.reloading = asyncio.ensure_future(self._reload_now(self.state))
+        return await asyncio.shield(self.reloading)
+
+    async def _reload_now(self, current: ServingState) -> ModelInfo | JSONResponse:
         snapshot = current.snapshot.path if current.snapshot else None
         try:
             state = await asyncio.to_thread(load_state, current.model_uri, snapshot)
@@ -185,9 +216,6 @@ class CustomerValueService:
             message = f"reload failed, still serving version {current.model_version}: {first}"
             # 503, not 4xx: the registry or the model failed, not the request (the framework would hide the message)
             return JSONResponse({"error": message, "last_reload": self.reload_status.as_dict()}, status_code=503)
-        except BaseException:  # cancelled (timeout): the thread may still finish, but this reload is not reported
-            self.reload_status.end("interrupted (timeout)")
-            raise
         old_pool, self.history, self.state = self.history, pool, state
         old_pool.shutdown(wait=False)  # history requests in flight finish on the old workers
         self.reload_status.end()
@@ -202,6 +230,7 @@ class CustomerValueService:
             "snapshot_model_version": s.snapshot_version if s.snapshot else None,
             "reload": self.reload_status.as_dict(),
             "history_busy": self.history.busy(),
+            "history_workers": "restarting" if self.history_restart else "ok",
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from serving.middleware import Guard
 
@@ -230,3 +231,35 @@ def test_client_errors_are_logged_on_one_line_and_server_errors_keep_their_trace
     assert logged(NotFound("no snapshot")).getMessage() == "POST /p -> 404: no snapshot"
     server = logged(RuntimeError("boom"))
     assert server.exc_info is not None and server.levelname == "ERROR"
+
+
+def test_refusals_say_how_to_authenticate_and_when_to_retry_and_timeouts_count_as_504():
+    from serving.metrics import RequestMetrics
+
+    sent = []
+
+    async def capture(guard, path="/predict"):
+        async def receive():
+            return {"type": "http.request", "body": b"{}"}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "path": path, "method": "POST", "headers": [JSON]}
+        await guard(scope, receive, send)
+
+    asyncio.run(capture(Guard(echo_app, api_key="k")))
+    assert (b"www-authenticate", b'Bearer realm="customer-value"') in sent[0]["headers"]
+
+    async def never(scope, receive, send):
+        await asyncio.sleep(10)
+
+    metrics = RequestMetrics(["/predict"])
+    guard = Guard(never, metrics=metrics)
+
+    async def timed_out():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(capture(guard), 0.05)
+
+    asyncio.run(timed_out())
+    assert b'clv_requests_total{endpoint="/predict",method="POST",status="504"} 1.0' in metrics.exposition()

@@ -425,6 +425,44 @@ def test_lookups_never_wait_behind_history_scoring_and_history_has_its_own_limit
     assert status == 200 and len(reply["predictions"]) > 1000
 
 
+def history_workers(server_pid: int) -> list:
+    import psutil
+
+    return [
+        p
+        for p in psutil.Process(server_pid).children(recursive=True)
+        if "spawn_main" in " ".join(p.cmdline()) and "resource_tracker" not in " ".join(p.cmdline())
+    ]
+
+
+def test_a_killed_history_worker_is_replaced_and_workers_die_with_their_server(served):
+    """A worker killed from outside: history answers 503 while new workers start, then 200 again. The serving
+    process killed outright: its workers exit too instead of lingering."""
+    import psutil
+
+    body = history_body(served, 500)
+    with start_service(served["env"], served["folder"] / "workers.log", keep=True) as (base, proc):
+        workers = history_workers(proc.pid)
+        assert len(workers) == 2
+        workers[0].kill()
+        workers[0].wait(10)
+        time.sleep(0.5)  # the pool notices the death
+        first = call(base, "/predict_history", body)
+        deadline = time.time() + 120
+        while (status := call(base, "/predict_history", body))[0] != 200:
+            assert status[0] == 503 and time.time() < deadline, status
+            time.sleep(0.5)
+        old = {w.pid for w in workers}
+        while len(replaced := history_workers(proc.pid)) != 2 or old & {w.pid for w in replaced}:
+            assert time.time() < deadline, replaced  # the broken pool's other worker is stopping
+            time.sleep(0.2)
+        server = replaced[0].parent()
+        server.kill()  # SIGKILL: no shutdown hook runs
+        gone, alive = psutil.wait_procs(replaced, timeout=30)
+    assert first[0] == 503 and "restarting its workers" in json.dumps(first[1])
+    assert alive == [], [p.cmdline() for p in alive]
+
+
 def test_history_reasons_are_optional(served):
     body = history_body(served, 2_000)
     with_reasons = call(served["base"], "/predict_history", body)
