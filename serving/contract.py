@@ -25,6 +25,16 @@ REFUSALS = {  # answered by Guard or the framework's traffic control, before or 
     "504": "Not answered within CLV_TIMEOUT_SECONDS",
 }
 
+ENDPOINT_ERRORS = {  # answered by one endpoint for a state of the service, not for the request
+    "/predict": {"404": "The service has no scored snapshot"},
+    "/target": {"404": "The service has no scored snapshot"},
+    "/predict_history": {"503": "The history workers are being restarted (one died); retry shortly"},
+    "/admin/reload": {
+        "409": "A reload is already in progress, or the service is a Bento (it serves the model it was built with)",
+        "503": "The new model could not be loaded; the previous one still serves",
+    },
+}
+
 
 def _json(schema: dict, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
@@ -51,6 +61,8 @@ def fix_spec(spec: dict) -> dict:
                 del responses["400"]
                 responses["422"] = _json({"$ref": "#/components/schemas/InvalidInput"}, "Invalid input")
             for status, text in REFUSALS.items():
+                responses.setdefault(status, _json({"$ref": "#/components/schemas/Error"}, text))
+            for status, text in ENDPOINT_ERRORS.get(path, {}).items():
                 responses.setdefault(status, _json({"$ref": "#/components/schemas/Error"}, text))
             if path.startswith("/admin/"):
                 responses["403"] = _json({"$ref": "#/components/schemas/Error"}, "No CLV_ADMIN_KEY configured")
