@@ -26,6 +26,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop(proc: subprocess.Popen, grace: float = 30) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within ``grace`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def champion_with_snapshot(trained, config, mlflow_uri, generated, name: str, folder):
+    """``trained`` registered as ``name@champion`` and its scores of the generated log written as ``clv score``
+    writes them (with the version that scored them) to ``folder/scores.parquet``; returns (run id, version,
+    scores, log)."""
+    from training.score import score
+    from training.tracking import connect, log_training, set_alias
+
+    run_id, version = log_training(trained, config, {"case": name}, "x", f"tests-{name}", name, mlflow_uri)
+    set_alias(connect(mlflow_uri), name, "champion", version)
+    log = read_transactions(generated["transactions"], ColumnMap(order="order_id", cost="cost"))
+    snap = score(log, AS_OF, trained.bundle).predictions.assign(model_version=version)
+    snap.to_parquet(folder / "scores.parquet", index=False)
+    return run_id, version, snap, log
+
+
 @pytest.fixture(scope="session")
 def mlflow_uri(tmp_path_factory):
     """``mlflow server`` with a sqlite store and proxied artifacts, one worker, jobs off."""
@@ -55,11 +79,7 @@ def mlflow_uri(tmp_path_factory):
             raise RuntimeError(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
         time.sleep(0.5)
     yield uri
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop(proc, grace=20)
     log.close()
 
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from features import ColumnMap, read_transactions
-from tests.integration.conftest import AS_OF, free_port
+from tests.integration.conftest import champion_with_snapshot, free_port, stop
 from tests.integration.test_service import call
 
 NAME = "bento-model"
@@ -39,15 +38,8 @@ def stored(home: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def built(trained, small_config, mlflow_uri, generated, tmp_path_factory):
     """bento-model@champion in the registry, a scored snapshot, and `clv bento` run on them."""
-    from training.score import score
-    from training.tracking import connect, log_training, set_alias
-
-    run_id, version = log_training(trained, small_config, {"case": "bento"}, "x", "tests-bento", NAME, mlflow_uri)
-    set_alias(connect(mlflow_uri), NAME, "champion", version)
     folder = tmp_path_factory.mktemp("bento")
-    log = read_transactions(generated["transactions"], ColumnMap(order="order_id", cost="cost"))
-    snap = score(log, AS_OF, trained.bundle).predictions.assign(model_version=version)  # as `clv score` writes
-    snap.to_parquet(folder / "scores.parquet", index=False)
+    run_id, version, snap, _ = champion_with_snapshot(trained, small_config, mlflow_uri, generated, NAME, folder)
     home = folder / "bentoml-home"
     start = time.perf_counter()
     done = clv_bento(
@@ -140,11 +132,7 @@ def test_bento_serves_with_no_mlflow_reachable(built, tmp_path, source):
             )
             assert info["snapshot_customers"] == len(snap)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
 
 
 def test_a_missing_snapshot_is_exit_2_and_stores_nothing(tmp_path):

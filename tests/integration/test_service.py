@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import ColumnMap, read_transactions
-from tests.integration.conftest import AS_OF, free_port
+from features import read_transactions
+from tests.integration.conftest import AS_OF, champion_with_snapshot, free_port, stop
 
 KEY = "test-key-123"
 ADMIN = "admin-key-456"
@@ -63,15 +63,8 @@ def _ready(base: str) -> bool:
 @pytest.fixture(scope="module")
 def served(trained, small_config, mlflow_uri, generated, tmp_path_factory):
     """Register the trained model as serve-model@champion, score a snapshot, start `bentoml serve`."""
-    from training.score import score
-    from training.tracking import connect, log_training, set_alias
-
-    run_id, version = log_training(trained, small_config, {"case": "service"}, "x", "tests-service", NAME, mlflow_uri)
-    set_alias(connect(mlflow_uri), NAME, "champion", version)
     folder = tmp_path_factory.mktemp("serve")
-    log = read_transactions(generated["transactions"], ColumnMap(order="order_id", cost="cost"))
-    snap = score(log, AS_OF, trained.bundle).predictions.assign(model_version=version)  # as `clv score` writes it
-    snap.to_parquet(folder / "scores.parquet", index=False)
+    _, version, snap, log = champion_with_snapshot(trained, small_config, mlflow_uri, generated, NAME, folder)
     env = {
         "MLFLOW_TRACKING_URI": mlflow_uri,
         "CLV_MODEL_URI": f"models:/{NAME}@champion",
@@ -106,11 +99,7 @@ def start_service(extra_env: dict, logpath: Path, keep: bool = False):
             time.sleep(0.5)
         yield (base, proc) if keep else base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         logfile.close()
 
 
