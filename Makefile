@@ -14,7 +14,7 @@ export UV_COMPILE_BYTECODE := 1
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
-	$(UV) sync --frozen --extra dev
+	$(UV) sync --frozen --extra dev --extra spark
 	@touch $@
 
 install: $(VENV)/.installed

@@ -6,28 +6,38 @@ column, how many rows are affected and the first few of them.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import glob
 import gzip
 import math
-import os
-import shutil
-import tempfile
-import weakref
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
 from features.config import ColumnMap, Policy
+from features.engine import (
+    atomic_file,
+    connect,
+    engine_of,
+    first_line,
+    frame_table,
+    is_infinite,
+    is_remote,
+    keep_row_order,
+    materialise,
+    out_of_memory_errors,
+    parse_timestamp,
+    read_errors,
+    scan_files,
+)
 from features.errors import InputError
+
+__all__ = ["LogCounts", "TransactionLog", "atomic_file", "connect", "materialise", "read_transactions"]
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
@@ -44,13 +54,7 @@ DATE_FORMATS = (
     "%Y%m%d",
 )
 SHOW_ROWS = 5
-SPILL_PREFIX = "clv-duckdb-"
 MAX_AMOUNT = 1e12  # larger amounts are data errors, and would overflow integer spend units
-
-
-@ibis.udf.scalar.builtin(name="try_strptime")
-def _try_strptime(text: str, fmt: str) -> dt.datetime:  # type: ignore[empty-body]
-    """DuckDB's ``try_strptime``: NULL where the text does not match the format."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,13 @@ class TransactionLog:
     @property
     def backend(self):
         return self.rows._find_backend()
+
+
+def remote_files(path: str, con: ibis.BaseBackend) -> tuple[list[str], str]:
+    """An object-store path (``s3a://``, ``gs://``, ``abfss://``, ``hdfs://``) as it is, for Spark to list."""
+    if engine_of(con) != "spark":
+        raise InputError(f"{path}: object-store and HDFS paths need --engine spark")
+    return [path], "csv" if path.lower().rstrip("/").endswith(CSV_SUFFIXES) else "parquet"
 
 
 def resolve_files(path: str | Path) -> tuple[list[str], str]:
@@ -120,58 +131,6 @@ def _format_of(file: str) -> str:
         return "parquet" if fh.read(4) == b"PAR1" else "csv"
 
 
-@contextlib.contextmanager
-def atomic_file(path: str | Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` to write to: on success it replaces ``path`` with ordinary permissions, on
-    any failure (an interrupt too) it is removed, so readers never see a half-written file and nothing is left."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a finished output gets ordinary permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def connect(memory_limit: str | None = None) -> ibis.BaseBackend:
-    """An embedded DuckDB for one command: spills go to a private temporary directory removed with the connection
-    (not ``.tmp`` in the working directory), above ``memory_limit`` (e.g. ``4GB``; DuckDB's default: 80 % of RAM).
-    Under a limit, :func:`materialise` keeps intermediate tables on disk too. Row order is not kept between
-    operators (every output is ordered explicitly), which saves sorting work."""
-    spill = tempfile.mkdtemp(prefix=SPILL_PREFIX)
-    settings = {"temp_directory": spill, "preserve_insertion_order": False}
-    if memory_limit:
-        settings["memory_limit"] = memory_limit
-    try:
-        con = ibis.duckdb.connect(**settings)
-    except duckdb.Error as exc:
-        shutil.rmtree(spill, ignore_errors=True)
-        raise InputError(f"memory limit {memory_limit!r} is not understood: write it like 4GB or 500MB") from exc
-    weakref.finalize(con, shutil.rmtree, spill, True)
-    con.clv_tables_on_disk = bool(memory_limit)  # read by materialise()
-    return con
-
-
-def materialise(table: ir.Table) -> ir.Table:
-    """Compute ``table`` once for several readers: in the engine's memory, or on a connection from
-    :func:`connect` with a memory limit as Parquet in its private temporary directory (compressed, read back
-    lazily: the periods of 10 M customers would otherwise take most of a 4 GB limit)."""
-    con = table._find_backend()
-    if not getattr(con, "clv_tables_on_disk", False):
-        return table.cache()
-    folder = con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0]
-    fd, path = tempfile.mkstemp(suffix=".parquet", dir=folder)
-    os.close(fd)
-    table.to_parquet(path)
-    return con.read_parquet(path)
-
-
 def read_transactions(
     source: str | Path | pd.DataFrame | pa.Table,
     columns: ColumnMap | None = None,
@@ -189,21 +148,21 @@ def read_transactions(
     policy = policy or Policy()
     con = con or connect()
     if isinstance(source, pd.DataFrame | pa.Table):
-        raw = con.create_table(f"transactions_{id(source)}", source, temp=True) if len(source) else None
-        if raw is None:
+        if not len(source):
             raise InputError("the transaction log is empty: it has no rows")
+        raw = frame_table(con, source)
         label = "the data frame"
         fmt = "frame"
     else:
-        files, fmt = resolve_files(source)
+        files, fmt = remote_files(str(source), con) if is_remote(source) else resolve_files(source)
         label = str(source)
         raw = _scan(con, files, fmt, label)
     _check_columns(raw, columns, label)
     try:
         rows, counts = _normalise(raw, columns, label, validate, trim=fmt != "parquet")
-    except duckdb.OutOfMemoryException:
+    except out_of_memory_errors():
         raise
-    except duckdb.Error as exc:  # a malformed line deep in a CSV surfaces only when it is scanned
+    except read_errors() as exc:  # a malformed line deep in a CSV surfaces only when it is scanned
         raise _unreadable(label, fmt, exc) from None
     return TransactionLog(
         rows=rows,
@@ -218,36 +177,29 @@ def read_transactions(
 def _scan(con: ibis.BaseBackend, files: list[str], fmt: str, label: str) -> ir.Table:
     try:
         if fmt == "parquet":
-            raw = con.read_parquet(files)
-        else:
-            delim, names = _csv_header(files[0], label)
-            for other in files[1:]:
-                if _csv_header(other, label)[1] != names:
-                    raise InputError(
-                        f"{label}: {other} has columns {', '.join(_csv_header(other, label)[1])} but {files[0]} has "
-                        f"{', '.join(names)}: every CSV file must have the same header in the same order"
-                    )
-            raw = con.read_csv(
-                files,
-                auto_detect=False,
-                header=True,
-                delim=delim,
-                quote='"',
-                escape='"',
-                columns={name: "VARCHAR" for name in names},
-            )
-    except duckdb.OutOfMemoryException:
+            return scan_files(con, files, fmt)
+        delim, names = _csv_header(con, files[0], label)
+        for other in files[1:]:
+            if _csv_header(con, other, label)[1] != names:
+                raise InputError(
+                    f"{label}: {other} has columns {', '.join(_csv_header(con, other, label)[1])} but {files[0]} has "
+                    f"{', '.join(names)}: every CSV file must have the same header in the same order"
+                )
+        return scan_files(con, files, fmt, delim, names)
+    except out_of_memory_errors():
         raise
-    except duckdb.Error as exc:
+    except read_errors() as exc:
         raise _unreadable(label, fmt, exc) from None
-    return raw
 
 
-def _csv_header(file: str, label: str) -> tuple[str, list[str]]:
+def _csv_header(con: ibis.BaseBackend, file: str, label: str) -> tuple[str, list[str]]:
     """Delimiter and column names from the first line, so that a ragged row later is an error, not a guess."""
-    opener = gzip.open if file.lower().endswith(".gz") else open
-    with opener(file, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
-        first = fh.readline()
+    if is_remote(file):
+        first = first_line(con, file)
+    else:
+        opener = gzip.open if file.lower().endswith(".gz") else open
+        with opener(file, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+            first = fh.readline()
     if not first.strip():
         raise InputError(f"{label}: {file} is empty: expected a header line such as customer_id,date,amount")
     try:
@@ -312,14 +264,14 @@ def _parse_date(raw: ir.Table, name: str, date_format: str | None, label: str) -
         raise InputError(f"{label}: column {name!r} holds {typ}, not dates; give dates like 2024-03-31")
     text = col.strip()
     if date_format:
-        return _try_strptime(text, date_format).cast("date")
+        return parse_timestamp(text, date_format).cast("date")
     iso = text.try_cast("timestamp").cast("date")
     failures = raw.aggregate(n=(iso.isnull() & text.notnull()).sum()).execute()["n"].iloc[0]
     if not failures:
         return iso
     # Not ISO: count failures of each known format in one scan and keep the formats that parse every value.
     counts = raw.aggregate(
-        **{f"f{i}": (_try_strptime(text, f).isnull() & text.notnull()).sum() for i, f in enumerate(DATE_FORMATS)}
+        **{f"f{i}": (parse_timestamp(text, f).isnull() & text.notnull()).sum() for i, f in enumerate(DATE_FORMATS)}
     ).execute()
     fitting = [f for i, f in enumerate(DATE_FORMATS) if counts[f"f{i}"].iloc[0] == 0]
     orders = {f.replace("%m", "M").replace("%d", "D").split(" ")[0] for f in fitting}
@@ -329,7 +281,7 @@ def _parse_date(raw: ir.Table, name: str, date_format: str | None, label: str) -
             "say which with --date-format"
         )
     if fitting:
-        return _try_strptime(text, fitting[0]).cast("date")
+        return parse_timestamp(text, fitting[0]).cast("date")
     return iso
 
 
@@ -352,7 +304,7 @@ def _normalise(
         "id": (missing_id, columns.customer, "empty or missing customer id"),
         "date": (day.isnull(), columns.date, "unparseable or missing date"),
         "amount_nan": (amount.isnull() | amount.isnan(), columns.amount, "non-numeric or missing amount"),
-        "amount_inf": (amount.isinf(), columns.amount, "infinite amount"),
+        "amount_inf": (is_infinite(amount), columns.amount, "infinite amount"),
         "amount_big": (amount.abs() >= MAX_AMOUNT, columns.amount, f"amount of {MAX_AMOUNT:.0e} or more"),
     }
     if columns.order:
@@ -360,7 +312,7 @@ def _normalise(
         checks["order"] = (oid.isnull() | (oid == ""), columns.order, "empty or missing order id")
     if columns.cost:
         cost = exprs["cost"]
-        checks["cost"] = (cost.isnull() | cost.isnan() | cost.isinf(), columns.cost, "non-numeric or missing cost")
+        checks["cost"] = (cost.isnull() | cost.isnan() | is_infinite(cost), columns.cost, "non-numeric or missing cost")
     counts = (
         raw.aggregate(
             rows=raw.count(),
@@ -394,7 +346,7 @@ def engine_date(value) -> dt.date:
 
 
 def _describe(raw: ir.Table, checks: dict, problems: list[tuple[str, int]], total: int, label: str) -> str:
-    raw._find_backend().raw_sql("SET preserve_insertion_order = true")  # row numbers must follow the file
+    keep_row_order(raw._find_backend())
     numbered = raw.mutate(_row=ibis.row_number() + 1)
     lines = [f"{label}: {sum(n for _, n in problems)} problem(s) in {total} rows (row numbers count data rows from 1):"]
     for key, n in problems:

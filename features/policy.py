@@ -14,10 +14,10 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 
 import ibis
-import ibis.expr.datatypes as idt
 import ibis.expr.types as ir
 
 from features.aggregates import count_if
+from features.engine import hash64
 from features.io import LogCounts, TransactionLog, engine_date
 
 
@@ -84,18 +84,13 @@ def daily_activity(log: TransactionLog, detail: bool = True, report: bool = Fals
     return daily.mutate(gap=gap, is_first=first, new_month=new_month.fill_null(False)).drop("_prev")
 
 
-@ibis.udf.scalar.builtin(name="hash")
-def _hash(value) -> idt.uint64:  # type: ignore[empty-body]
-    """DuckDB's 64-bit ``hash`` as it is (Ibis' ``.hash()`` adds a reinterpreting cast that doubles its cost)."""
-
-
 def duplicate_signals(rows: ir.Table, has_cost: bool) -> dict[str, ir.Value]:
     """Aggregates over one group of rows (a customer-day, or one order of it) that count its exact duplicates
     without a DISTINCT, from a 64-bit hash of the mapped columns (stamp, amount, cost): when every row has one hash
     the group is ``rows - 1`` duplicates; when two rows differ, none. Groups of three or more with differing hashes
     are ``unsure_duplicates``, whose customers :func:`policy_report` counts exactly.
     """
-    h = _hash(ibis.struct({c: rows[c] for c in ["stamp", "amount"] + (["cost"] if has_cost else [])}))
+    h = hash64(ibis.struct({c: rows[c] for c in ["stamp", "amount"] + (["cost"] if has_cost else [])}))
     n = rows.count()
     same = h.min() == h.max()
     return {

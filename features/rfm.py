@@ -8,6 +8,7 @@ import ibis
 import ibis.expr.types as ir
 
 from features.aggregates import when
+from features.engine import arg_min
 
 # (segment, R scores, F scores): the first rule that matches a customer's (R, F) names the segment.
 # Every one of the 25 (R, F) cells is matched by exactly one rule (tests check it).
@@ -48,7 +49,7 @@ def btyd_aggregates(
     """
     p = None if purchases_only else days.is_purchase
     if first_net is None:
-        first_net = first_by_day(days.net, days.day, p)
+        first_net = arg_min(days.net, days.day, p)
     end = ibis.literal(as_of - dt.timedelta(days=1), type="date")
     day, net = (days.day, days.net) if p is None else (when(p, days.day), when(p, days.net))
     first = day.min()
@@ -70,20 +71,6 @@ def btyd_summary(daily: ir.Table, as_of: dt.date) -> ir.Table:
     days = observed(daily.select("customer_id", "day", "net", "is_purchase"), as_of)
     days = days.filter(days.is_purchase)
     return days.group_by("customer_id").aggregate(**btyd_aggregates(days, as_of, purchases_only=True))
-
-
-@ibis.udf.agg.builtin(name="arg_min")
-def _duckdb_arg_min(arg: float, key: dt.date) -> float:  # type: ignore[empty-body]
-    """DuckDB's ``arg_min``: the value of ``arg`` on the row with the smallest ``key``."""
-
-
-def first_by_day(value: ir.Value, day: ir.Value, where: ir.BooleanValue | None) -> ir.Value:
-    """``value`` on the earliest ``day``. Ibis compiles its portable arg-min to an ordered FIRST on DuckDB,
-    about 10 % slower there than DuckDB's own ``arg_min``, so DuckDB gets that; other engines the portable one.
-    """
-    if value._find_backend(use_default=True).name == "duckdb":
-        return _duckdb_arg_min(value, day, where=where)
-    return value.argmin(day, where=where)
 
 
 def quintile_score(table: ir.Table, column: str, name: str, higher_is_better: bool = True) -> ir.Table:

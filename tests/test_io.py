@@ -159,9 +159,9 @@ def test_engine_connection_spills_to_a_private_folder_removed_with_it():
     import gc
     from pathlib import Path
 
-    from features.io import connect, materialise
+    from features.engine import EngineConfig, connect, materialise
 
-    con = connect("200MB")
+    con = connect(EngineConfig(memory_limit="200MB"))
     folder = Path(con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0])
     assert folder.is_dir() and folder.name.startswith("clv-duckdb-")
     table = con.create_table("t", pd.DataFrame({"x": [3, 1, 2]}), temp=True)

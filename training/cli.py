@@ -16,14 +16,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
 import pyarrow as pa
 import typer
 from rich.console import Console
 
 from features import ColumnMap, FeatureConfig, InputError, Policy, parse_horizon, policy_report, read_transactions
 from features.build import as_date
-from features.io import connect, materialise
+from features.engine import (
+    ENGINES,
+    EngineConfig,
+    connect,
+    is_remote,
+    materialise,
+    out_of_memory_errors,
+    parse_spark_conf,
+    read_output,
+)
 from features.periods import customer_periods
 from features.policy import daily_activity
 from features.snapshots import snapshot_from_periods
@@ -74,7 +82,7 @@ def handle_errors(fn: Callable) -> Callable:
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
-        except (MemoryError, duckdb.OutOfMemoryException) as exc:  # a limit reached, not a bug
+        except out_of_memory_errors() as exc:  # a limit reached, not a bug
             if os.environ.get("CLV_DEBUG"):
                 traceback.print_exc()
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -120,6 +128,25 @@ MemoryLimit = Annotated[
         help="Memory for DuckDB, e.g. 4GB; above it work spills to a temporary directory (default: 80% of RAM)."
     ),
 ]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help=f"Where features are computed: {' or '.join(ENGINES)} (embedded, the default) or spark (local[*] unless "
+        "spark-submit, SPARK_REMOTE or --spark-conf spark.master=... say otherwise).",
+    ),
+]
+SparkConfOpt = Annotated[
+    list[str] | None,
+    typer.Option("--spark-conf", help="Spark setting key=value (repeatable), e.g. spark.driver.memory=16g."),
+]
+
+
+def engine_config(engine: str, memory_limit: str | None, spark_conf: list[str] | None) -> EngineConfig:
+    """The engine options of a command as one typed config."""
+    return EngineConfig(engine, memory_limit, parse_spark_conf(spark_conf))
+
+
 TrackingUri = Annotated[
     str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
 ]
@@ -176,7 +203,7 @@ def generate(
 def features_cmd(
     transactions: TransactionsOpt,
     as_of: Annotated[str, typer.Option(help="Cutoff date: features use only rows strictly before it.")],
-    output: Annotated[Path, typer.Option("--out", "-o", help="Output file: .parquet or .csv.")],
+    output: Annotated[str, typer.Option("--out", "-o", help="Output file: .parquet or .csv.")],
     horizon: Annotated[
         str | None, typer.Option(help="Also add labels over [as_of, as_of + horizon), e.g. 181d or 26w.")
     ] = None,
@@ -188,15 +215,19 @@ def features_cmd(
     date_format: DateFormat = None,
     drop_duplicates: DropDuplicates = False,
     memory_limit: MemoryLimit = None,
+    engine: EngineOpt = "duckdb",
+    spark_conf: SparkConfOpt = None,
 ) -> None:
-    """Build point-in-time customer features (and labels with --horizon) and write them to a file."""
+    """Build point-in-time customer features (and labels with --horizon) and write them to a file (on Spark, a
+    directory of Parquet or CSV part files)."""
     cutoff = as_date(as_of, "--as-of")
+    engine_cfg = engine_config(engine, memory_limit, spark_conf)
     horizon_days = parse_horizon(horizon) if horizon is not None else None
-    _check_output(output)
+    _check_output(output, engine_cfg)
     columns = ColumnMap(customer_col, date_col, amount_col, order_col, cost_col, date_format)
     config = FeatureConfig(columns=columns, policy=Policy(drop_duplicates=drop_duplicates))
     with err.status("reading and validating the purchase log"):
-        log = read_transactions(transactions, columns, config.policy, con=connect(memory_limit))
+        log = read_transactions(transactions, columns, config.policy, con=connect(engine_cfg))
     counts = log.counts
     if cutoff <= counts.first_day:
         raise InputError(f"--as-of {cutoff} is not after the first day of the log ({counts.first_day}): no history")
@@ -215,7 +246,7 @@ def features_cmd(
         table = snapshot_from_periods(periods, cutoff, horizon_days, config, log.has_cost)
         write_table(table.order_by("customer_id"), output)
     show.policy(out, report, log.source)
-    written = read_back(output)
+    written = read_output(log.backend, output)
     show.segments(out, written, horizon_days)
     out.print(f"wrote {written.count().execute():,} customers x {len(written.columns)} columns to [bold]{output}[/]")
 
@@ -250,6 +281,8 @@ def train(
     date_format: DateFormat = None,
     drop_duplicates: DropDuplicates = False,
     memory_limit: MemoryLimit = None,
+    engine: EngineOpt = "duckdb",
+    spark_conf: SparkConfOpt = None,
 ) -> None:
     """Backtest what ships (model, baseline or a blend, chosen on validation customers) against the BTYD
     baseline, fit the final model, log it all to MLflow, register it as the challenger."""
@@ -270,18 +303,18 @@ def train(
         experiment,
         register_as,
         tracking_uri,
-        memory_limit,
+        engine_config(engine, memory_limit, spark_conf),
     )
 
 
-def run_train(transactions, cutoff, config, columns, policy, experiment, register_as, tracking_uri, memory_limit=None):
+def run_train(transactions, cutoff, config, columns, policy, experiment, register_as, tracking_uri, engine=None):
     """Shared by ``train`` and ``demo``: read, train, log, register; prints the backtest table."""
     with terminate_as_interrupt():
-        args = (transactions, cutoff, config, columns, policy, experiment, register_as, tracking_uri, memory_limit)
+        args = (transactions, cutoff, config, columns, policy, experiment, register_as, tracking_uri, engine)
         return _train(*args)
 
 
-def _train(transactions, cutoff, config, columns, policy, experiment, register_as, tracking_uri, memory_limit):
+def _train(transactions, cutoff, config, columns, policy, experiment, register_as, tracking_uri, engine):
     from training import tracking
     from training.train import train as fit
 
@@ -290,7 +323,7 @@ def _train(transactions, cutoff, config, columns, policy, experiment, register_a
 
     feature_config = FeatureConfig(columns=columns, policy=policy)
     with err.status("reading and validating the purchase log"):
-        log = read_transactions(transactions, columns, policy, con=connect(memory_limit))
+        log = read_transactions(transactions, columns, policy, con=connect(engine))
         store = SnapshotStore(log, feature_config)  # the customer-day table, built once for every snapshot
         report = store.report
     show.policy(out, report, log.source)
@@ -403,7 +436,7 @@ def run_promote(name: str, force: bool, tracking_uri: str | None) -> bool:
 def score(
     transactions: TransactionsOpt,
     as_of: Annotated[str, typer.Option(help="Score customers with a purchase before this date.")],
-    output: Annotated[Path, typer.Option("--out", "-o", help="Output file: .parquet or .csv.")],
+    output: Annotated[str, typer.Option("--out", "-o", help="Output file: .parquet or .csv.")],
     model: Annotated[str, typer.Option(help="Model URI.")] = "models:/customer-value@champion",
     reasons: Annotated[bool, typer.Option(help="Add the top 3 reasons per customer (slower).")] = True,
     tracking_uri: TrackingUri = None,
@@ -415,22 +448,25 @@ def score(
     date_format: DateFormat = None,
     drop_duplicates: DropDuplicates = False,
     memory_limit: MemoryLimit = None,
+    engine: EngineOpt = "duckdb",
+    spark_conf: SparkConfOpt = None,
 ) -> None:
-    """Write churn probability, CLV with interval, segment and reasons for every customer; warn on drift."""
-    _check_output(output)
+    """Write churn probability, CLV with interval, segment and reasons for every customer; warn on drift. On
+    Spark the model runs as a Spark UDF and the output is a directory of Parquet or CSV part files."""
     cutoff = as_date(as_of, "--as-of")
     columns = ColumnMap(customer_col, date_col, amount_col, order_col, cost_col, date_format)
-    run_score(
-        transactions, cutoff, output, model, reasons, tracking_uri, columns, Policy(drop_duplicates), memory_limit
-    )
+    engine_cfg = engine_config(engine, memory_limit, spark_conf)
+    _check_output(output, engine_cfg)
+    run_score(transactions, cutoff, output, model, reasons, tracking_uri, columns, Policy(drop_duplicates), engine_cfg)
 
 
-def run_score(transactions, cutoff, output, model, reasons, tracking_uri, columns, policy, memory_limit=None):
+def run_score(transactions, cutoff, output, model, reasons, tracking_uri, columns, policy, engine=None):
     from training import tracking
     from training.score import score as predict
+    from training.score import score_on_spark
 
     with err.status("reading and validating the purchase log"):
-        log = read_transactions(transactions, columns, policy, con=connect(memory_limit))
+        log = read_transactions(transactions, columns, policy, con=connect(engine))
     tracking.connect(tracking_uri)
     with err.status(f"loading {model}"):
         try:
@@ -438,6 +474,15 @@ def run_score(transactions, cutoff, output, model, reasons, tracking_uri, column
             bundle, _ = tracking.load_bundle(pinned)
         except Exception as exc:  # the registry says what is missing (unknown name, alias, version)
             raise InputError(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from None
+    if engine is not None and engine.name == "spark":
+        with err.status(f"scoring customers as of {cutoff} on Spark"):
+            result = score_on_spark(log, cutoff, bundle, pinned, version, str(output), reasons=reasons)
+        show.drift(err, result.drifted)
+        out.print(
+            f"wrote {result.customers:,} predictions to [bold]{output}[/] (a directory of part files; model trained "
+            f"as of {bundle.trained_as_of}, horizon {bundle.horizon_days} days, version {version})"
+        )
+        return result
     with err.status(f"scoring customers as of {cutoff}"):
         result = predict(log, cutoff, bundle, reasons=reasons)
     scored = result.predictions.assign(model_version=version)  # the service names it in its responses
@@ -583,19 +628,17 @@ def bento(
     out.print(f"image:    bentoml containerize {tag}", highlight=False, soft_wrap=True)
 
 
-def read_back(path: Path):
-    """A lazy view of a file this command wrote, for its summary."""
-    import ibis
-
-    con = ibis.duckdb.connect()
-    return con.read_csv(path) if path.suffix.lower() == ".csv" else con.read_parquet(path)
-
-
-def _check_output(path: Path) -> None:
-    if path.suffix.lower() not in (".parquet", ".csv"):
-        raise InputError(f"--out {path}: the file name must end in .parquet or .csv")
-    if path.is_dir():
-        raise InputError(f"--out {path} is a directory; give a file name ending in .parquet or .csv")
+def _check_output(output: str, engine: EngineConfig) -> None:
+    """An output name Parquet or CSV by extension; a directory only where Spark's own output will replace it."""
+    if not output.lower().rstrip("/").endswith((".parquet", ".csv")):
+        raise InputError(f"--out {output}: the file name must end in .parquet or .csv")
+    if is_remote(output):
+        if engine.name != "spark":
+            raise InputError(f"--out {output}: object-store and HDFS paths need --engine spark")
+        return
+    path = Path(output)
+    if path.is_dir() and (engine.name != "spark" or not (path / "_SUCCESS").exists()):
+        raise InputError(f"--out {output} is a directory; give a file name ending in .parquet or .csv")
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from features import FeatureConfig, InputError, PolicyReport, TransactionLog
 from features.build import features_from_periods
+from features.engine import sample_bucket
 from features.labels import labels_from_periods
 from features.periods import customer_periods
 from features.planner import Snapshot
@@ -21,8 +22,6 @@ from features.policy import activity_aggregates, daily_activity, policy_report
 from features.seasonality import purchase_totals, season_profile
 from models.btyd import BTYDBaseline
 from models.bundle import add_baseline, add_season, fit_baseline
-
-SAMPLE_BUCKETS = 10_000
 
 
 def sample_share(customers: int, cutoffs: int, max_rows: int) -> float:
@@ -64,13 +63,12 @@ class SnapshotStore:
         self.totals = purchase_totals(self._daily)
 
     def sample(self, share: float) -> None:
-        """Keep about ``share`` of the customers from now on (the same ones on every engine run: by a hash of the
-        id as text)."""
+        """Keep about ``share`` of the customers from now on (the same ones on every engine: by an md5 digest of
+        the id as text)."""
         if share >= 1.0:
             return
         daily = self._daily
-        bucket = (daily.customer_id.cast("string").hash() % SAMPLE_BUCKETS).abs()
-        self._daily = daily.filter(bucket < int(round(share * SAMPLE_BUCKETS))).cache()
+        self._daily = daily.filter(sample_bucket(daily.customer_id, share)).cache()
         daily.release()
         self.sample_share = share
         self.totals = purchase_totals(self._daily)
