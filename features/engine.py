@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 import weakref
@@ -128,6 +129,9 @@ def connect_spark(conf: tuple[tuple[str, str], ...] = ()) -> ibis.BaseBackend:
         if not remote and not submitted and "spark.master" not in given:
             builder = builder.master(SPARK_LOCAL_MASTER)
             settings |= SPARK_LOCAL_DEFAULTS
+            # Local Python workers run this interpreter (its packages), not whatever ``python3`` is on the PATH.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         for key, value in (settings | given).items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()
