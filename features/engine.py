@@ -8,10 +8,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 import shutil
 import sys
 import tempfile
 import uuid
+import warnings
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -136,11 +138,16 @@ def connect_spark(conf: tuple[tuple[str, str], ...] = ()) -> ibis.BaseBackend:
             builder = builder.config(key, value)
         session = builder.getOrCreate()
         if not remote:
-            session.sparkContext.setLogLevel("ERROR")
+            # Failures reach the user as one message (InputError or "internal error"); the executor's own log
+            # lines would repeat them with Java stacks.
+            local = session.sparkContext.master.startswith("local")
+            session.sparkContext.setLogLevel("FATAL" if local else "ERROR")
     else:
         for key, value in (SPARK_DEFAULTS | given).items():
             with contextlib.suppress(Exception):  # static settings of a running session cannot change
                 session.conf.set(key, value)
+    # Said once per failed Arrow transfer, before the error itself is raised and reported.
+    warnings.filterwarnings("ignore", message="toPandas attempted Arrow optimization", category=UserWarning)
     return ibis.pyspark.connect(session)
 
 
@@ -159,6 +166,28 @@ def read_errors() -> tuple[type[BaseException], ...]:
 
         kinds += [PySparkException, Py4JJavaError]
     return tuple(kinds)
+
+
+def read_error_detail(exc: BaseException) -> str:
+    """The part of an engine's read error a user can act on: DuckDB's first lines; for Spark the innermost cause
+    (``Malformed CSV record: ...``), without the Java stack, error class or SQLSTATE."""
+    text = str(exc).strip()
+    causes = [line.strip() for line in text.splitlines() if line.strip().startswith("Caused by:")]
+    if causes:
+        cause = causes[-1].removeprefix("Caused by:").strip()
+        cause = re.sub(r"^[\w.$]+(Exception|Error): ", "", cause)  # the Java class name
+        cause = re.sub(r"^\[[A-Z_.]+\] ", "", cause)  # Spark's error class
+        return re.sub(r"\s*SQLSTATE: \w+\.?$", "", cause).strip() or type(exc).__name__
+    if hasattr(exc, "getMessage") or text.startswith("["):  # a Spark analysis error
+        first = re.sub(r"^\[[A-Z_.]+\] ", "", text.splitlines()[0])
+        return re.sub(r"\s*SQLSTATE: \w+\.?$", "", first).strip()
+    lines = []
+    for line in text.splitlines():
+        if line.startswith(("Possible fixes", "LINE ")):
+            break
+        if line.strip():
+            lines.append(line.strip())
+    return "; ".join(lines[:3]) if lines else type(exc).__name__
 
 
 def out_of_memory_errors() -> tuple[type[BaseException], ...]:

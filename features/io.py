@@ -32,6 +32,7 @@ from features.engine import (
     materialise,
     out_of_memory_errors,
     parse_timestamp,
+    read_error_detail,
     read_errors,
     scan_files,
 )
@@ -214,14 +215,7 @@ def _csv_header(con: ibis.BaseBackend, file: str, label: str) -> tuple[str, list
 
 
 def _unreadable(label: str, fmt: str, exc: Exception) -> InputError:
-    lines = []
-    for line in str(exc).strip().splitlines():
-        if line.startswith(("Possible fixes", "LINE ")):
-            break
-        if line.strip():
-            lines.append(line.strip())
-    detail = "; ".join(lines[:3]) if lines else type(exc).__name__
-    return InputError(f"cannot read {label} as {fmt.upper()}: {detail}")
+    return InputError(f"cannot read {label} as {fmt.upper()}: {read_error_detail(exc)}")
 
 
 def _check_columns(raw: ir.Table, columns: ColumnMap, label: str) -> None:
