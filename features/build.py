@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import ibis
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
@@ -20,12 +21,15 @@ from features.rfm import rfm_scores
 Transactions = TransactionLog | pd.DataFrame | pa.Table | str | Path
 
 
-def as_log(transactions: Transactions, config: FeatureConfig | None = None) -> TransactionLog:
-    """Accept a validated log, a data frame or a path; validate whatever is not a log yet."""
+def as_log(
+    transactions: Transactions, config: FeatureConfig | None = None, con: ibis.BaseBackend | None = None
+) -> TransactionLog:
+    """Accept a validated log, a data frame or a path; validate whatever is not a log yet (on ``con``: an
+    embedded DuckDB when None, or e.g. ``features.engine.connect(EngineConfig("spark"))``)."""
     if isinstance(transactions, TransactionLog):
         return transactions
     config = config or FeatureConfig()
-    return read_transactions(transactions, config.columns, config.policy)
+    return read_transactions(transactions, config.columns, config.policy, con=con)
 
 
 def as_date(value: dt.date | dt.datetime | str, what: str = "as_of") -> dt.date:
@@ -54,19 +58,23 @@ def features_from_daily(daily: ir.Table, as_of: dt.date, config: FeatureConfig, 
     return features_from_periods(customer_periods(daily, as_of, config, has_cost), as_of, config, has_cost)
 
 
-def features_expr(transactions: Transactions, as_of, config: FeatureConfig | None = None) -> ir.Table:
+def features_expr(
+    transactions: Transactions, as_of, config: FeatureConfig | None = None, con: ibis.BaseBackend | None = None
+) -> ir.Table:
     """The Ibis expression behind :func:`build_features` (for writing straight to a file)."""
     config = config or FeatureConfig()
-    log = as_log(transactions, config)
+    log = as_log(transactions, config, con)
     return features_from_daily(daily_activity(log), as_date(as_of), config, log.has_cost)
 
 
-def build_features(transactions: Transactions, as_of, config: FeatureConfig | None = None) -> pd.DataFrame:
+def build_features(
+    transactions: Transactions, as_of, config: FeatureConfig | None = None, con: ibis.BaseBackend | None = None
+) -> pd.DataFrame:
     """One row per customer whose first purchase is before ``as_of``, from rows strictly before ``as_of``.
 
     Columns: the BTYD summary (``frequency``, ``recency``, ``T``, ``monetary_value``, lifetimes' definitions
     at day resolution, observation period ending the day before ``as_of``), behavioural features, RFM
     scores and segment. See the README's feature table.
     """
-    table = features_expr(transactions, as_of, config).order_by("customer_id")
+    table = features_expr(transactions, as_of, config, con).order_by("customer_id")
     return table.to_pandas()

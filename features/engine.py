@@ -360,6 +360,14 @@ def sample_bucket(ids: ir.Value, share: float) -> ir.BooleanValue:
     return digest < f"{bound:0{SAMPLE_DIGITS}x}"
 
 
+def strip(text: ir.StringValue) -> ir.StringValue:
+    """Surrounding whitespace removed. On Spark Ibis' ``strip`` compiles ``\\v`` and ``\\f`` into a literal
+    Spark reads as the letters v and f, which it would then cut from the ends of ids and numbers (``"inf"``)."""
+    if engine_of(text) == "spark":
+        return text.re_replace(r"^\s+|\s+$", "")
+    return text.strip()
+
+
 def is_infinite(value: ir.NumericValue) -> ir.BooleanValue:
     """Portable infinity check (Spark compiles ``isinf`` of some types to FALSE)."""
     return value.abs() == float("inf")

@@ -35,6 +35,7 @@ from features.engine import (
     read_error_detail,
     read_errors,
     scan_files,
+    strip,
 )
 from features.errors import InputError
 
@@ -232,13 +233,13 @@ def _check_columns(raw: ir.Table, columns: ColumnMap, label: str) -> None:
 def _parse_number(col: ir.Column) -> ir.NumericColumn:
     if col.type().is_numeric():
         return col.cast("float64")
-    return col.cast("string").strip().try_cast("float64")
+    return strip(col.cast("string")).try_cast("float64")
 
 
 def _text(col: ir.Column, trim: bool) -> ir.StringColumn:
     """Ids as text, surrounding spaces stripped where ``trim`` (CSV and frames; Parquet ids are taken as stored)."""
     text = col.cast("string")
-    return text.strip() if trim else text
+    return strip(text) if trim else text
 
 
 def _customer_id(col: ir.Column, trim: bool) -> ir.Column:
@@ -256,7 +257,7 @@ def _parse_date(raw: ir.Table, name: str, date_format: str | None, label: str) -
         return col.cast("date")
     if not typ.is_string():
         raise InputError(f"{label}: column {name!r} holds {typ}, not dates; give dates like 2024-03-31")
-    text = col.strip()
+    text = strip(col)
     if date_format:
         return parse_timestamp(text, date_format).cast("date")
     iso = text.try_cast("timestamp").cast("date")
@@ -299,7 +300,11 @@ def _normalise(
         "date": (day.isnull(), columns.date, "unparseable or missing date"),
         "amount_nan": (amount.isnull() | amount.isnan(), columns.amount, "non-numeric or missing amount"),
         "amount_inf": (is_infinite(amount), columns.amount, "infinite amount"),
-        "amount_big": (amount.abs() >= MAX_AMOUNT, columns.amount, f"amount of {MAX_AMOUNT:.0e} or more"),
+        "amount_big": (
+            amount.abs().between(MAX_AMOUNT, math.inf) & ~is_infinite(amount),
+            columns.amount,
+            f"amount of {MAX_AMOUNT:.0e} or more",
+        ),
     }
     if columns.order:
         oid = exprs["order_id"]

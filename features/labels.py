@@ -34,11 +34,17 @@ def labels_from_daily(daily: ir.Table, as_of: dt.date, window_days: int, has_cos
     return labels_from_periods(periods, window_days, has_cost)
 
 
-def build_labels(transactions: Transactions, as_of, horizon, config: FeatureConfig | None = None) -> pd.DataFrame:
+def build_labels(
+    transactions: Transactions,
+    as_of,
+    horizon,
+    config: FeatureConfig | None = None,
+    con: ibis.BaseBackend | None = None,
+) -> pd.DataFrame:
     """Per customer with a purchase before ``as_of``: ``future_purchases`` (purchase days), ``future_spend``
     (net) and, with a cost column, ``future_margin`` in ``[as_of, as_of + horizon)``; ``churned`` = no purchase
     in that window. ``horizon``: ``181d``, ``26w`` or a number of days.
     """
-    log = as_log(transactions, config)
+    log = as_log(transactions, config, con)
     expr = labels_from_daily(daily_activity(log), as_date(as_of), parse_horizon(horizon), log.has_cost)
     return expr.order_by("customer_id").to_pandas()

@@ -46,6 +46,7 @@ def build_training_frame(
     partial: bool = False,
     config: FeatureConfig | None = None,
     progress: Callable[[Snapshot], None] | None = None,
+    con: ibis.BaseBackend | None = None,
 ) -> pd.DataFrame:
     """Features + labels at the cutoffs ``as_of - k * every`` the training planner picks
     (:func:`features.planner.snapshots_before`: the newest ``snapshots`` full windows, and with ``partial`` the
@@ -53,7 +54,7 @@ def build_training_frame(
     columns. No label window reaches past ``as_of``.
     """
     config = config or FeatureConfig()
-    log = as_log(transactions, config)
+    log = as_log(transactions, config, con)
     as_of = as_date(as_of)
     horizon_days = parse_horizon(horizon)
     daily = daily_activity(log).cache()

@@ -34,3 +34,34 @@ def hand_log() -> pd.DataFrame:
             ("D", "2024-03-05", 25.0),
         ]
     )
+
+
+# One local Spark for the whole run: two cores, loopback, no UI, two shuffle partitions (the data here is tiny).
+SPARK_TEST_CONF = (
+    ("spark.master", "local[2]"),
+    ("spark.ui.enabled", "false"),
+    ("spark.sql.shuffle.partitions", "2"),
+    ("spark.default.parallelism", "2"),
+    ("spark.driver.memory", "2g"),
+)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """An Ibis connection to the run's one SparkSession (stopped at the end)."""
+    from features.engine import EngineConfig, connect
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    con = connect(EngineConfig("spark", spark_conf=SPARK_TEST_CONF))
+    yield con
+    con._session.stop()
+
+
+@pytest.fixture(scope="session", params=["duckdb", "spark"])
+def con(request):
+    """Each engine in turn: tests taking ``con`` run once on DuckDB and once on Spark."""
+    if request.param == "spark":
+        return request.getfixturevalue("spark")
+    from features.engine import connect
+
+    return connect()
