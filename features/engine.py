@@ -368,6 +368,18 @@ def strip(text: ir.StringValue) -> ir.StringValue:
     return text.strip()
 
 
+# A decimal number as DuckDB reads one; Java's parser behind Spark's cast also takes "7f" and "7d" (float suffixes).
+_NUMBER = r"(?i)^[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|inf|infinity|nan)$"
+
+
+def to_number(text: ir.StringValue) -> ir.FloatingValue:
+    """Text (already stripped) as float64; NULL where it is not a number, the same texts on every engine."""
+    number = text.try_cast("float64")
+    if engine_of(text) == "spark":
+        return ibis.ifelse(text.re_search(_NUMBER), number, ibis.null("float64"))
+    return number
+
+
 def is_infinite(value: ir.NumericValue) -> ir.BooleanValue:
     """Portable infinity check (Spark compiles ``isinf`` of some types to FALSE)."""
     return value.abs() == float("inf")

@@ -36,6 +36,7 @@ from features.engine import (
     read_errors,
     scan_files,
     strip,
+    to_number,
 )
 from features.errors import InputError
 
@@ -233,7 +234,7 @@ def _check_columns(raw: ir.Table, columns: ColumnMap, label: str) -> None:
 def _parse_number(col: ir.Column) -> ir.NumericColumn:
     if col.type().is_numeric():
         return col.cast("float64")
-    return strip(col.cast("string")).try_cast("float64")
+    return to_number(strip(col.cast("string")))
 
 
 def _text(col: ir.Column, trim: bool) -> ir.StringColumn:

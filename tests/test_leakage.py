@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,61 +37,84 @@ def same(a: pd.DataFrame, b: pd.DataFrame) -> None:
 ANCHOR = [("a", dt.date(2024, 1, 15), 1000.0)]
 # Derandomized: the same examples on every run, so CI cannot turn red on a draw nobody saw locally.
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+# Each example is a few Spark jobs of about a second: fewer of them there, the same properties.
+SPARK_EXAMPLES = 3
 
 
-@SETTINGS
-@given(before=rows(START, AS_OF - dt.timedelta(days=1)), after=rows(AS_OF, AS_OF + dt.timedelta(days=400), min_size=1))
-def test_rows_at_or_after_the_cutoff_change_no_feature(before, after):
-    base = build_features(frame(ANCHOR + before), AS_OF)
-    with_future = build_features(frame(ANCHOR + before + after), AS_OF)
+def on_both_engines(duckdb_examples: int = SETTINGS.max_examples, spark_examples: int = SPARK_EXAMPLES, **strategies):
+    """Turn ``check(con, **drawn)`` into a test run on DuckDB (30 examples) and on Spark (``SPARK_EXAMPLES``)."""
+
+    def wrap(check):
+        @pytest.mark.parametrize("engine", ["duckdb", "spark"])
+        def test(engine, request):
+            con = request.getfixturevalue("spark") if engine == "spark" else None
+            examples = spark_examples if engine == "spark" else duckdb_examples
+
+            @settings(SETTINGS, max_examples=examples)
+            @given(**strategies)
+            def run(**drawn):
+                check(con, **drawn)
+
+            run()
+
+        test.__name__ = check.__name__
+        test.__doc__ = check.__doc__
+        return test
+
+    return wrap
+
+
+@on_both_engines(
+    before=rows(START, AS_OF - dt.timedelta(days=1)), after=rows(AS_OF, AS_OF + dt.timedelta(days=400), min_size=1)
+)
+def test_rows_at_or_after_the_cutoff_change_no_feature(con, before, after):
+    base = build_features(frame(ANCHOR + before), AS_OF, con=con)
+    with_future = build_features(frame(ANCHOR + before + after), AS_OF, con=con)
     same(base, with_future)
 
 
-@SETTINGS
-@given(before=rows(START, AS_OF + dt.timedelta(days=100)), seed=st.integers(0, 2**31 - 1))
-def test_row_order_changes_nothing(before, seed):
+@on_both_engines(before=rows(START, AS_OF + dt.timedelta(days=100)), seed=st.integers(0, 2**31 - 1))
+def test_row_order_changes_nothing(con, before, seed):
     data = frame(ANCHOR + before)
     shuffled = data.sample(frac=1.0, random_state=seed)
-    same(build_features(data, AS_OF), build_features(shuffled, AS_OF))
-    same(build_labels(data, AS_OF, f"{HORIZON}d"), build_labels(shuffled, AS_OF, f"{HORIZON}d"))
+    same(build_features(data, AS_OF, con=con), build_features(shuffled, AS_OF, con=con))
+    same(build_labels(data, AS_OF, f"{HORIZON}d", con=con), build_labels(shuffled, AS_OF, f"{HORIZON}d", con=con))
 
 
-@SETTINGS
-@given(
+@on_both_engines(
     before=rows(START, AS_OF - dt.timedelta(days=1)),
     offset=st.integers(0, HORIZON - 1),
     amount=st.floats(1, 100, allow_nan=False).map(lambda x: round(x, 2)),
 )
-def test_labels_change_when_a_row_inside_the_window_changes(before, offset, amount):
+def test_labels_change_when_a_row_inside_the_window_changes(con, before, offset, amount):
     data = frame(ANCHOR + before)
-    base = build_labels(data, AS_OF, f"{HORIZON}d").set_index("customer_id")
+    base = build_labels(data, AS_OF, f"{HORIZON}d", con=con).set_index("customer_id")
     inside = frame(ANCHOR + before + [("a", AS_OF + dt.timedelta(days=offset), amount)])
-    changed = build_labels(inside, AS_OF, f"{HORIZON}d").set_index("customer_id")
+    changed = build_labels(inside, AS_OF, f"{HORIZON}d", con=con).set_index("customer_id")
     assert changed.loc["a", "future_spend"] == base.loc["a", "future_spend"] + amount
     assert changed.loc["a", "future_purchases"] == 1 and not changed.loc["a", "churned"]
     # ... and the features do not.
-    same(build_features(data, AS_OF), build_features(inside, AS_OF))
+    same(build_features(data, AS_OF, con=con), build_features(inside, AS_OF, con=con))
 
 
-@SETTINGS
-@given(
+@on_both_engines(
     before=rows(START, AS_OF - dt.timedelta(days=1)),
     outside=rows(AS_OF + dt.timedelta(days=HORIZON), dt.date(2025, 6, 1)),
 )
-def test_rows_after_the_window_change_no_label(before, outside):
+def test_rows_after_the_window_change_no_label(con, before, outside):
     data = frame(ANCHOR + before)
-    same(build_labels(data, AS_OF, f"{HORIZON}d"), build_labels(frame(ANCHOR + before + outside), AS_OF, f"{HORIZON}d"))
+    later = frame(ANCHOR + before + outside)
+    same(build_labels(data, AS_OF, f"{HORIZON}d", con=con), build_labels(later, AS_OF, f"{HORIZON}d", con=con))
 
 
-@SETTINGS
-@given(before=rows(START, AS_OF + dt.timedelta(days=30)))
-def test_fast_btyd_summary_agrees_with_the_full_feature_set(before):
+@on_both_engines(before=rows(START, AS_OF + dt.timedelta(days=30)))
+def test_fast_btyd_summary_agrees_with_the_full_feature_set(con, before):
     """Two formulations of the BTYD core (arg-min vs window) must give the same numbers."""
     from features import read_transactions
     from features.policy import daily_activity
     from features.rfm import btyd_summary
 
-    log = read_transactions(frame(ANCHOR + before))
+    log = read_transactions(frame(ANCHOR + before), con=con)
     cols = ["customer_id", "frequency", "recency", "T", "monetary_value"]
     fast = btyd_summary(daily_activity(log, detail=False), AS_OF).order_by("customer_id").to_pandas()[cols]
     same(fast, build_features(log, AS_OF)[cols])
@@ -138,14 +162,17 @@ def test_the_planner_never_plans_a_label_past_its_end(history, horizon, snapshot
     assert len({s.cutoff for s in plan.train}) == len(plan.train)  # no cutoff twice
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(before=rows(START, AS_OF - dt.timedelta(days=1)), after=rows(AS_OF, AS_OF + dt.timedelta(days=400), min_size=1))
-def test_training_frames_ignore_rows_at_or_after_as_of(before, after):
+@on_both_engines(
+    duckdb_examples=8,
+    spark_examples=2,
+    before=rows(START, AS_OF - dt.timedelta(days=1)),
+    after=rows(AS_OF, AS_OF + dt.timedelta(days=400), min_size=1),
+)
+def test_training_frames_ignore_rows_at_or_after_as_of(con, before, after):
     from features import build_training_frame
 
     many = ANCHOR + [("b", START + dt.timedelta(days=3), 5.0), ("b", START + dt.timedelta(days=90), 7.0)]
-    base = build_training_frame(frame(many + before), AS_OF, f"{HORIZON}d", snapshots=3, every="30d", partial=True)
-    later = build_training_frame(
-        frame(many + before + after), AS_OF, f"{HORIZON}d", snapshots=3, every="30d", partial=True
-    )
+    kw = {"snapshots": 3, "every": "30d", "partial": True, "con": con}
+    base = build_training_frame(frame(many + before), AS_OF, f"{HORIZON}d", **kw)
+    later = build_training_frame(frame(many + before + after), AS_OF, f"{HORIZON}d", **kw)
     same(base, later)
