@@ -130,6 +130,7 @@ def connect_spark(conf: tuple[tuple[str, str], ...] = ()) -> ibis.BaseBackend:
         submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # started by spark-submit, which set the master
         if not remote and not submitted and "spark.master" not in given:
             builder = builder.master(SPARK_LOCAL_MASTER)
+        if not remote and not submitted and given.get("spark.master", SPARK_LOCAL_MASTER).startswith("local"):
             settings |= SPARK_LOCAL_DEFAULTS
             # Local Python workers run this interpreter (its packages), not whatever ``python3`` is on the PATH.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
