@@ -23,7 +23,7 @@ from rich.console import Console
 from features import ColumnMap, FeatureConfig, InputError, Policy, parse_horizon, policy_report, read_transactions
 from features.build import as_date
 from features.engine import (
-    ENGINES,
+    DEFAULT_ENGINE,
     EngineConfig,
     connect,
     is_remote,
@@ -132,7 +132,7 @@ EngineOpt = Annotated[
     str,
     typer.Option(
         "--engine",
-        help=f"Where features are computed: {' or '.join(ENGINES)} (embedded, the default) or spark (local[*] unless "
+        help="Where features are computed: duckdb (embedded) or spark (local[*] unless "
         "spark-submit, SPARK_REMOTE or --spark-conf spark.master=... say otherwise).",
     ),
 ]
@@ -215,7 +215,7 @@ def features_cmd(
     date_format: DateFormat = None,
     drop_duplicates: DropDuplicates = False,
     memory_limit: MemoryLimit = None,
-    engine: EngineOpt = "duckdb",
+    engine: EngineOpt = DEFAULT_ENGINE,
     spark_conf: SparkConfOpt = None,
 ) -> None:
     """Build point-in-time customer features (and labels with --horizon) and write them to a file (on Spark, a
@@ -281,7 +281,7 @@ def train(
     date_format: DateFormat = None,
     drop_duplicates: DropDuplicates = False,
     memory_limit: MemoryLimit = None,
-    engine: EngineOpt = "duckdb",
+    engine: EngineOpt = DEFAULT_ENGINE,
     spark_conf: SparkConfOpt = None,
 ) -> None:
     """Backtest what ships (model, baseline or a blend, chosen on validation customers) against the BTYD
@@ -448,7 +448,7 @@ def score(
     date_format: DateFormat = None,
     drop_duplicates: DropDuplicates = False,
     memory_limit: MemoryLimit = None,
-    engine: EngineOpt = "duckdb",
+    engine: EngineOpt = DEFAULT_ENGINE,
     spark_conf: SparkConfOpt = None,
 ) -> None:
     """Write churn probability, CLV with interval, segment and reasons for every customer; warn on drift. On
