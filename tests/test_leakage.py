@@ -38,7 +38,7 @@ ANCHOR = [("a", dt.date(2024, 1, 15), 1000.0)]
 # Derandomized: the same examples on every run, so CI cannot turn red on a draw nobody saw locally.
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 # Each example is a few Spark jobs of about a second: fewer of them there, the same properties.
-SPARK_EXAMPLES = 3
+SPARK_EXAMPLES = 2
 
 
 def on_both_engines(duckdb_examples: int = SETTINGS.max_examples, spark_examples: int = SPARK_EXAMPLES, **strategies):
@@ -164,7 +164,7 @@ def test_the_planner_never_plans_a_label_past_its_end(history, horizon, snapshot
 
 @on_both_engines(
     duckdb_examples=8,
-    spark_examples=2,
+    spark_examples=1,
     before=rows(START, AS_OF - dt.timedelta(days=1)),
     after=rows(AS_OF, AS_OF + dt.timedelta(days=400), min_size=1),
 )

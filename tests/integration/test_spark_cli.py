@@ -57,7 +57,7 @@ def test_features_on_spark_write_a_directory_equal_to_duckdbs_file(clv, generate
 
 def test_train_and_score_on_spark_match_duckdb_scores(clv, generated, tmp_path, mlflow_uri):
     tx = str(generated["transactions"])
-    res = clv("train", "-t", tx, "--as-of", AS_OF.isoformat(), "--horizon", "120d", "--snapshots", "3",
+    res = clv("train", "-t", tx, "--as-of", AS_OF.isoformat(), "--horizon", "120d", "--snapshots", "2",
               "--every", "56d", "--register-as", "spark-model", *COLUMNS, *SPARK)  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     assert "@challenger" in res.stdout
