@@ -139,13 +139,14 @@ def run(cmd: list[str], cwd: Path, timeout: float, quiet: tuple[float, float] = 
 
 
 def make_data(rows: int, folder: Path) -> Path:
-    path = folder / f"tx_{rows}.parquet"
-    if not path.exists():
-        tmp = folder / f".tx_{rows}.{os.getpid()}.parquet"
-        gen = [sys.executable, str(PERF / "gen_transactions.py"), "--transactions", str(rows), "--seed", "42"]
-        subprocess.run([*gen, "--out", str(tmp)], check=True, stdout=subprocess.DEVNULL)
-        tmp.rename(path)
-    return path
+    """The log of ``rows`` transactions that ``make bench`` uses too (written once into ``folder``)."""
+    import importlib.util
+
+    # benchmarks/features.py by path: as a module it would be shadowed by the ``features`` package.
+    spec = importlib.util.spec_from_file_location("bench_features", Path(__file__).with_name("features.py"))
+    module = sys.modules.setdefault("bench_features", importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(module)
+    return module.make_data(rows, folder)
 
 
 def command(step: str, engine: str, path: Path, out: Path, tracking: str, snapshots: int) -> list[str]:

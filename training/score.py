@@ -17,6 +17,11 @@ from models.drift import psi
 PSI_WARN = 0.25
 
 
+def drifted(drift: dict[str, float]) -> dict[str, float]:
+    """The features whose PSI is over ``PSI_WARN``, most drifted first."""
+    return {k: v for k, v in sorted(drift.items(), key=lambda kv: -kv[1]) if v > PSI_WARN}
+
+
 @dataclass
 class ScoreResult:
     predictions: pd.DataFrame
@@ -24,7 +29,7 @@ class ScoreResult:
 
     @property
     def drifted(self) -> dict[str, float]:
-        return {k: v for k, v in sorted(self.drift.items(), key=lambda kv: -kv[1]) if v > PSI_WARN}
+        return drifted(self.drift)
 
 
 def score(log: TransactionLog, as_of: dt.date, bundle: ModelBundle, reasons: bool = True) -> ScoreResult:
@@ -46,7 +51,7 @@ class SparkScoreResult:
 
     @property
     def drifted(self) -> dict[str, float]:
-        return {k: v for k, v in sorted(self.drift.items(), key=lambda kv: -kv[1]) if v > PSI_WARN}
+        return drifted(self.drift)
 
 
 def score_on_spark(
