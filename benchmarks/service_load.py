@@ -134,7 +134,7 @@ def start_service(env: dict, log: Path, how: str = SERVE_BENTOML) -> tuple[subpr
         cmd = [sys.executable, "-m", "bentoml", "serve", "serving.service:CustomerValueService",
                "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     else:
-        cmd = [sys.executable, "-m", "training.cli", "serve", "--model", env["CLV_MODEL_URI"],
+        cmd = [sys.executable, "-m", "clv", "serve", "--model", env["CLV_MODEL_URI"],
                "--snapshot", env["CLV_SNAPSHOT"], "--port", str(port),
                "--tracking-uri", env["MLFLOW_TRACKING_URI"]]  # fmt: skip
     proc = subprocess.Popen(

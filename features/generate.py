@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from features.errors import InputError
 from features.io import atomic_file
+from features.progress import ProgressFn
 
 
 @dataclass(frozen=True)
@@ -181,8 +182,11 @@ def generate(cfg: GeneratorConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     return tx, truth
 
 
-def write_generated(cfg: GeneratorConfig, out: Path) -> dict[str, Path]:
-    """Generate and write ``transactions.parquet``, ``truth.parquet`` and ``generator.json`` into ``out``."""
+def write_generated(cfg: GeneratorConfig, out: Path, progress: ProgressFn | None = None) -> dict[str, Path]:
+    """Generate and write ``transactions.parquet``, ``truth.parquet`` and ``generator.json`` into ``out``;
+    ``progress(step, done, total)`` hears of each of the three steps."""
+    say = progress or (lambda _step, _done, _total: None)
+    say("simulating customers", 0, 3)
     tx, truth = generate(cfg)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -190,11 +194,13 @@ def write_generated(cfg: GeneratorConfig, out: Path) -> dict[str, Path]:
         "truth": out / "truth.parquet",
         "config": out / "generator.json",
     }
-    for key, frame in (("transactions", tx), ("truth", truth)):
+    for done, (key, frame) in enumerate((("transactions", tx), ("truth", truth)), start=1):
+        say(f"writing {len(frame):,} rows of {key}", done, 3)
         with atomic_file(paths[key]) as tmp:
             pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
     with atomic_file(paths["config"]) as tmp:
         tmp.write_text(json.dumps(asdict(cfg), default=str, indent=2))
+    say("done", 3, 3)
     return paths
 
 

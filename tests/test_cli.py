@@ -15,7 +15,7 @@ GOOD = "customer_id,date,amount\na,2024-01-01,10\na,2024-02-01,20\nb,2024-01-15,
 def clv(*args: str, cwd=None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "training.cli", *map(str, args)],
+        [sys.executable, "-m", "clv", *map(str, args)],
         capture_output=True,
         text=True,
         env=env,
@@ -84,7 +84,7 @@ def test_out_of_memory_is_a_clear_message_and_writes_nothing(tmp_path, good_csv)
 def test_serve_refuses_an_empty_key_before_starting():
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"CLV_ADMIN_KEY": " "}
     res = subprocess.run(
-        [sys.executable, "-m", "training.cli", "serve"], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "clv", "serve"], capture_output=True, text=True, env=env, timeout=120
     )
     assert res.returncode == 2 and "CLV_ADMIN_KEY is set but empty" in res.stderr
 

@@ -40,7 +40,7 @@ class SnapshotStore:
 
     log: TransactionLog
     config: FeatureConfig
-    progress: Callable[[str], None] | None = None
+    progress: Callable[[str], None] | None = None  # hears of each group-by of the customer-day table
     sample_share: float = 1.0
     report: PolicyReport | None = None
     _daily: object = None

@@ -11,10 +11,12 @@ from features import InputError, TransactionLog
 from features.build import features_from_daily
 from features.engine import sample_bucket, spark_frame, write_spark_frame
 from features.policy import daily_activity
+from features.progress import ProgressFn, Steps
 from models.bundle import ModelBundle
 from models.drift import psi
 
 PSI_WARN = 0.25
+BATCH_ROWS = 50_000  # customers per prediction batch: a progress step, and a bound on the reasons' memory
 
 
 def drifted(drift: dict[str, float]) -> dict[str, float]:
@@ -32,13 +34,30 @@ class ScoreResult:
         return drifted(self.drift)
 
 
-def score(log: TransactionLog, as_of: dt.date, bundle: ModelBundle, reasons: bool = True) -> ScoreResult:
-    """Predictions for every customer with a purchase before ``as_of``."""
+def score(
+    log: TransactionLog,
+    as_of: dt.date,
+    bundle: ModelBundle,
+    reasons: bool = True,
+    progress: ProgressFn | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> ScoreResult:
+    """Predictions for every customer with a purchase before ``as_of``, in batches of ``batch_rows`` customers
+    (each batch reported to ``progress``)."""
     config = bundle.feature_windows()
+    steps = Steps(progress, 1)
+    steps.note("features")
     feats = features_from_daily(daily_activity(log), as_of, config, log.has_cost).order_by("customer_id").to_pandas()
     if feats.empty:
         raise InputError(f"no customer has a purchase before {as_of}")
-    return ScoreResult(predictions=bundle.predict(feats, reasons=reasons), drift=psi(bundle.drift_reference, feats))
+    starts = range(0, len(feats), batch_rows)
+    steps.total = len(feats)
+    parts = []
+    for start in starts:
+        parts.append(bundle.predict(feats.iloc[start : start + batch_rows], reasons=reasons))
+        steps.advance(f"{min(start + batch_rows, len(feats)):,} of {len(feats):,} customers", len(parts[-1]))
+    predictions = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    return ScoreResult(predictions=predictions, drift=psi(bundle.drift_reference, feats))
 
 
 @dataclass

@@ -21,26 +21,21 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
+from clv import defaults
+from clv.defaults import tracking_uri
 from features import InputError
 from training import report
 from training.train import TrainConfig, TrainResult
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-DEFAULT_MODEL_NAME = "customer-value"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = [
     "lightgbm", "numpy", "pandas", "scipy", "scikit-learn", "pyarrow", "duckdb", "sqlglot", "mlflow",
 ]  # fmt: skip
 
 
-def tracking_uri(explicit: str | None = None) -> str:
-    """``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else the local ``sqlite:///mlflow.db``."""
-    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-
-
 def connect(uri: str | None = None) -> MlflowClient:
     """Point MLflow at the tracking URI; a server that does not answer is a clear error, not minutes of retries."""
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    defaults.telemetry_off()
     resolved = tracking_uri(uri)
     if resolved.startswith(("http://", "https://")):
         try:

@@ -5,7 +5,6 @@ held-out customers, backtest that out of time, and fit the final bundle the same
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -13,6 +12,7 @@ import pandas as pd
 
 from features import FeatureConfig, InputError, TransactionLog, parse_horizon
 from features.planner import Grid, Snapshot, backtest_window, plan_frames, training_every
+from features.progress import ProgressFn, Steps
 from models.boosting import BoosterConfig
 from models.bundle import ModelBundle, add_baseline, add_season, baseline_columns
 from models.churn import ChurnModel
@@ -26,6 +26,7 @@ from training.frames import SnapshotStore, sample_share
 
 SEASON_COLUMNS = ("season_index", "season_recent", "season_observed")
 # Validation customers, by a stable hash of the id: early stopping | calibration and blend choice | conformal bands.
+FITS_PER_BUNDLE = 3  # churn, CLV and purchase boosters
 VALIDATION_FOLDS = {"stop": range(0, 4), "choose": range(4, 7), "intervals": range(7, 10)}
 MIN_TRAIN_ROWS = 200  # fewer training rows than this: ship the baseline alone
 
@@ -154,17 +155,17 @@ def fit_bundle(
     end: dt.date,
     horizon_days: int,
     config: TrainConfig,
-    progress: Callable[[str], None] | None = None,
+    steps: Steps | None = None,
     baseline_only: str | None = None,
 ) -> tuple[ModelBundle, FitReport]:
     """The bundle that scores customers at ``end`` over ``horizon_days``: trees trained on windows that end by
     the validation cutoff; validation customers split three ways: early stopping, then the choice of model /
     baseline / blend per output, then the conformal interval bands. What ships is what was validated.
     ``baseline_only``: ship the baseline alone, for this reason."""
-    say = progress or (lambda _msg: None)
+    steps = steps or Steps(None, FITS_PER_BUNDLE)
     h = horizon_days
     plan = plan_frames(end, h, config.snapshots, grid)
-    say(f"frames for a model ending {end}: {len(plan.train)} training cutoffs, validation {plan.validation.cutoff}")
+    steps.note(f"frames for a model ending {end}: {len(plan.train)} training cutoffs")
     val = _sample(store.snapshot(plan.validation), config.max_train_rows // 2, config.seed)
     if len(val) < 30:
         raise InputError(
@@ -189,7 +190,7 @@ def fit_bundle(
     if reason is None:
         x_tr, stop, choose = to_matrix(train, features), folds["stop"], folds["choose"]
         x_stop, x_choose = to_matrix(stop, features), to_matrix(choose, features)
-        say("fitting the churn model")
+        steps.advance(f"fitting the churn model ending {end}")
         churn.fit(
             x_tr, train["churned"].to_numpy(), train["btyd_prob_no_purchase"].to_numpy(),
             x_stop, stop["churned"].to_numpy(), stop["btyd_prob_no_purchase"].to_numpy(), features,
@@ -198,7 +199,7 @@ def fit_bundle(
             (spend, "future_spend", "btyd_expected_value", "CLV"),
             (purchases, "future_purchases", "btyd_expected_purchases", "purchases"),
         ):
-            say(f"fitting the {name} model")
+            steps.advance(f"fitting the {name} model ending {end}")
             model.fit(
                 x_tr, train[target].to_numpy(), season_base(train, column),
                 x_stop, stop[target].to_numpy(), season_base(stop, column), features,
@@ -209,7 +210,7 @@ def fit_bundle(
             )  # fmt: skip
         best = {k: m.booster_.best_iteration for k, m in (("churn", churn), ("clv", spend), ("purchases", purchases))}
     else:
-        say(f"shipping the BTYD baseline alone for {end}: {reason}")
+        steps.advance(f"shipping the BTYD baseline alone for {end}: {reason}", FITS_PER_BUNDLE)
     bundle = ModelBundle(
         horizon_days=h,
         trained_as_of=end.isoformat(),
@@ -297,24 +298,32 @@ def choice_metrics(fit: FitReport, prefix: str) -> dict[str, float]:
     return {f"{prefix}.{name}_weight": float(c["weight"]) for name, c in fit.choices.items()}
 
 
+def planned_steps(grid: Grid, test_cutoff: dt.date, window: int, as_of: dt.date, h: int, snapshots: int) -> int:
+    """The steps ``train`` reports: one per customer-day group-by (a distinct cutoff and window of both plans,
+    the backtest window, the final reference) and one per booster fitted."""
+    plans = (plan_frames(test_cutoff, window, snapshots, grid), plan_frames(as_of, h, snapshots, grid))
+    pairs = {(s.cutoff, s.window_days) for p in plans for s in [*p.train, p.validation]} | {(test_cutoff, window)}
+    return len(pairs) + (as_of not in {c for c, _ in pairs}) + 2 * FITS_PER_BUNDLE
+
+
 def train(
     log: TransactionLog,
     as_of: dt.date,
     config: TrainConfig,
     feature_config: FeatureConfig | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: ProgressFn | None = None,
     store: SnapshotStore | None = None,
 ) -> TrainResult:
     """Backtest (a bundle whose data ends one window before ``as_of``, tested on that window: the horizon, or a
     third of the history when shorter), then the final bundle on everything up to ``as_of``. ``store``: the log's
     customer-day table if already built (the CLI builds it first for the run summary)."""
-    say = progress or (lambda _msg: None)
     store = store or SnapshotStore(log, feature_config or FeatureConfig())
-    store.progress = say
+    steps = Steps(progress, FITS_PER_BUNDLE)
+    store.progress = steps.advance
     cutoffs = config.snapshots + -(-config.horizon_days // config.every_days)
     share = sample_share(store.report.customers, cutoffs, config.max_train_rows)
     if share < 1.0:
-        say(f"training on a {share:.0%} sample of customers (--max-train-rows {config.max_train_rows:,})")
+        steps.note(f"training on a {share:.0%} sample of customers (--max-train-rows {config.max_train_rows:,})")
         store.sample(share)
     h = config.horizon_days
     if as_of <= store.first_day:
@@ -329,8 +338,9 @@ def train(
     window = backtest_window(history, h)
     test_cutoff = as_of - dt.timedelta(days=window)
     grid = Grid(as_of, training_every(config.every_days, history), store.first_day)
-    say(f"backtest: model on data before {test_cutoff}, tested on [{test_cutoff}, {as_of})")
-    backtest_bundle, backtest_fit = fit_bundle(store, grid, test_cutoff, window, config, say)
+    steps.total = planned_steps(grid, test_cutoff, window, as_of, h, config.snapshots)
+    steps.note(f"backtest: model on data before {test_cutoff}, tested on [{test_cutoff}, {as_of})")
+    backtest_bundle, backtest_fit = fit_bundle(store, grid, test_cutoff, window, config, steps)
     # A model that cannot be backtested does not ship: without one, the final bundle is the baseline alone too.
     untested = backtest_fit.baseline_only and f"no model could be backtested ({backtest_fit.baseline_only})"
     test = store.snapshot(Snapshot(test_cutoff, window))
@@ -339,8 +349,9 @@ def train(
     if not backtest_fit.season:
         test = without_season(test)
     backtest, metrics = evaluate(backtest_bundle, test)
-    say("final model on everything up to as_of")
-    bundle, final_fit = fit_bundle(store, grid, as_of, h, config, say, baseline_only=untested or None)
+    steps.note("final model on everything up to as_of")
+    bundle, final_fit = fit_bundle(store, grid, as_of, h, config, steps, baseline_only=untested or None)
+    steps.finish()
     metrics |= choice_metrics(backtest_fit, "backtest") | choice_metrics(final_fit, "final")
     metrics["backtest.window_days"] = float(window)
     bundle.metrics = metrics

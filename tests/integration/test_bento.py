@@ -26,7 +26,7 @@ def clv_bento(args: list[str], home: Path, tracking_uri: str | None = None) -> s
     env = {k: v for k, v in os.environ.items() if k not in CLEAN} | {"BENTOML_HOME": str(home)}
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
-    cmd = [sys.executable, "-m", "training.cli", "bento", *args]
+    cmd = [sys.executable, "-m", "clv", "bento", *args]
     return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
 
 

@@ -15,7 +15,7 @@ EXPERIMENT, NAME = "sigterm-test", "sigterm-model"
 
 def test_sigterm_while_logging_leaves_a_failed_run_or_a_whole_registration(tmp_path, mlflow_uri):
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    clv = [sys.executable, "-m", "training.cli"]
+    clv = [sys.executable, "-m", "clv"]
     gen = [*clv, "generate", "--customers", "1500", "--start", "2023-01-01", "--end", "2025-01-01", "--out", tmp_path]
     subprocess.run(list(map(str, gen)), check=True, capture_output=True, env=env, timeout=300)
     train = [*clv, "train", "--transactions", tmp_path / "transactions.parquet", "--as-of", "2025-01-01"]

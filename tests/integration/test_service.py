@@ -561,7 +561,7 @@ def test_sigterm_to_clv_serve_stops_the_server_and_frees_the_port(served, mlflow
 
     port = free_port()
     env = os.environ | served["env"] | {"BENTOML_DO_NOT_TRACK": "true"}
-    cmd = [sys.executable, "-m", "training.cli", "serve", "--model", served["env"]["CLV_MODEL_URI"], "--snapshot",
+    cmd = [sys.executable, "-m", "clv", "serve", "--model", served["env"]["CLV_MODEL_URI"], "--snapshot",
            served["env"]["CLV_SNAPSHOT"], "--port", str(port), "--tracking-uri", mlflow_uri]  # fmt: skip
     log = open(served["folder"] / "clv-serve.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])

@@ -29,7 +29,7 @@ def clv(mlflow_uri, tmp_path):
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri, "COLUMNS": "200", "SPARK_LOCAL_IP": "127.0.0.1"}
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "training.cli", *args], env=env, capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-m", "clv", *args], env=env, capture_output=True, text=True,
                               timeout=900, cwd=tmp_path)  # fmt: skip
 
     return run

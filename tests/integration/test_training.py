@@ -106,7 +106,7 @@ def _baseline_only(bundle):
 def test_promotion_on_one_window_against_baseline_and_champion(
     registered, trained, small_config, mlflow_uri, generated, capsys
 ):
-    from training.cli import run_promote
+    from training.jobs import run_promote
 
     client = MlflowClient(mlflow_uri)
     champion_of = lambda: client.get_model_version_by_alias(NAME, "champion").version  # noqa: E731
@@ -162,7 +162,7 @@ def test_cli_train_promote_score_end_to_end(mlflow_uri, generated, tmp_path):
     tx = str(generated["transactions"])
 
     def clv(*args):
-        return subprocess.run([sys.executable, "-m", "training.cli", *args], env=env, capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-m", "clv", *args], env=env, capture_output=True, text=True,
                               timeout=900, cwd=tmp_path)  # fmt: skip
 
     res = clv("train", "-t", tx, "--as-of", AS_OF.isoformat(), "--horizon", "120d", "--snapshots", "6",
