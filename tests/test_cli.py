@@ -83,9 +83,7 @@ def test_out_of_memory_is_a_clear_message_and_writes_nothing(tmp_path, good_csv)
 
 def test_serve_refuses_an_empty_key_before_starting():
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"CLV_ADMIN_KEY": " "}
-    res = subprocess.run(
-        [sys.executable, "-m", "clv", "serve"], capture_output=True, text=True, env=env, timeout=120
-    )
+    res = subprocess.run([sys.executable, "-m", "clv", "serve"], capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 2 and "CLV_ADMIN_KEY is set but empty" in res.stderr
 
 
@@ -116,8 +114,12 @@ def test_generate_then_features_on_its_output(tmp_path):
 
 
 def test_demo_runs_end_to_end_on_a_local_store(tmp_path):
-    res = clv("demo", "--customers", "3000", "--workdir", "demo", cwd=tmp_path)
+    res = clv("--log-file", "clv.log", "demo", "--customers", "3000", "--workdir", "demo", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
+    # A quiet terminal: no MLflow INFO lines or Python warnings; they are kept in the log file.
+    assert "INFO" not in res.stderr and "Warning" not in res.stderr and "mlflow" not in res.stderr, res.stderr
+    kept = (tmp_path / "clv.log").read_text()
+    assert "clv --log-file clv.log demo" in kept and "MLflow database tables" in kept
     for text in (
         "BTYD baseline",
         "what ships",
