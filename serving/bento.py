@@ -10,13 +10,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from clv import defaults
 from features import InputError
 from serving.snapshot import ScoredSnapshot
 from serving.state import BENTO_MODEL, BENTO_SNAPSHOT, resolve
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SERVICE = "serving.service:CustomerValueService"
-PACKAGES = ("features", "models", "serving")  # what the service imports
+PACKAGES = ("clv", "features", "models", "serving")  # what the service imports
 
 
 def build_bento(model_uri: str, snapshot: Path) -> str:
@@ -36,7 +37,7 @@ def build_bento(model_uri: str, snapshot: Path) -> str:
             f"{found.version}: re-score it with `clv score --model {found.uri}` or pick that version"
         )
     uv = _uv()
-    name = _store_name(found.name or "customer-value")
+    name = _store_name(found.name or defaults.MODEL_NAME)
     identity = {
         "model_uri": model_uri,
         "registry_name": found.name or "",
@@ -57,11 +58,11 @@ def build_bento(model_uri: str, snapshot: Path) -> str:
             created.append(snap.tag)
             bento = bentoml.bentos.build(
                 SERVICE,
-                labels={"project": "customer-value", BENTO_MODEL: str(model.tag), BENTO_SNAPSHOT: str(snap.tag)}
+                labels={"project": defaults.MODEL_NAME, BENTO_MODEL: str(model.tag), BENTO_SNAPSHOT: str(snap.tag)}
                 | {k: v for k, v in identity.items() if v},
                 include=[f"{package}/**/*.py" for package in PACKAGES],
                 python={"requirements_txt": "requirements.txt", "lock_packages": True},
-                envs=[BentoEnvSchema(n, "true") for n in ("BENTOML_DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY")],
+                envs=[BentoEnvSchema(n, v) for n, v in defaults.TELEMETRY_OFF.items()],
                 models=[str(model.tag), str(snap.tag)],
                 build_ctx=tmp,
             )
@@ -75,7 +76,7 @@ def build_bento(model_uri: str, snapshot: Path) -> str:
 def _store_name(registry_name: str) -> str:
     """A registry name as a BentoML tag name (lowercase, alphanumerics, '-', '_', '.')."""
     name = re.sub(r"[^a-z0-9._-]+", "-", registry_name.lower()).strip("-._")
-    return name[:50] or "customer-value"
+    return name[:50] or defaults.MODEL_NAME
 
 
 def _uv() -> list[str]:
