@@ -44,9 +44,8 @@ def run(tmp_path_factory):
     """A small training result, its facts as `clv train` gives them, and its plots."""
     tx, _ = generate(GeneratorConfig(customers=1500, start=dt.date(2023, 6, 1), end=AS_OF, seed=5))
     log = read_transactions(tx, ColumnMap(order="order_id", cost="cost"))
-    config = TrainConfig(
-        horizon="91d", snapshots=3, every="56d", booster=BoosterConfig(max_rounds=30, min_child_samples=40)
-    )
+    booster = BoosterConfig(max_rounds=30, min_child_samples=40, threads=1)  # one thread: quick on a busy machine
+    config = TrainConfig(horizon="91d", snapshots=3, every="56d", booster=booster)
     result = train(log, AS_OF, config)
     facts = {
         "transactions": "generated.parquet",

@@ -12,6 +12,7 @@ import html
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -24,6 +25,9 @@ from models.compare import LEVEL, METRICS, TIE  # noqa: E402
 from models.explain import readable  # noqa: E402
 from models.metrics import calibration_table, decile_table  # noqa: E402
 from models.segments import SEGMENTS, value_risk_segment  # noqa: E402
+
+if TYPE_CHECKING:
+    from training.train import FitReport, TrainResult
 
 # Inputs that are the same for every customer of a snapshot (window length, the season of the window and of the
 # recent past) or derived from the calendar alone (the season a customer's history saw, the adjustment by which a
@@ -136,7 +140,7 @@ def coverage_table(backtest: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def customer_importance(result) -> pd.DataFrame:
+def customer_importance(result: TrainResult) -> pd.DataFrame:
     """Gain share of each customer-level feature used by the churn or CLV booster (shares of all features' gain)."""
     imp = result.importance
     total = imp[["churn_gain", "clv_gain"]].sum().clip(lower=1e-12)
@@ -147,7 +151,7 @@ def customer_importance(result) -> pd.DataFrame:
     return shares[keep].sort_values(["churn_share", "clv_share"], ascending=False)
 
 
-def plots(result, folder: Path) -> dict[str, Path]:
+def plots(result: TrainResult, folder: Path) -> dict[str, Path]:
     """Write the run's PNG plots into ``folder``; returns name -> path."""
     folder.mkdir(parents=True, exist_ok=True)
     bt = result.backtest
@@ -211,7 +215,7 @@ def plots(result, folder: Path) -> dict[str, Path]:
     return paths
 
 
-def shap_summary(result, rows: int = 5000) -> pd.Series:
+def shap_summary(result: TrainResult, rows: int = 5000) -> pd.Series:
     """Mean absolute contribution per feature to the shipped churn log-odds (trees' SHAP values and the baseline's
     Shapley values) on a sample of the test customers, every feature, largest first."""
     from models.matrix import to_matrix
@@ -316,7 +320,7 @@ def metric_table(metrics: Mapping[str, float], comparison: pd.DataFrame | None =
     return pd.DataFrame(rows)
 
 
-def segment_table(result) -> pd.DataFrame:
+def segment_table(result: TrainResult) -> pd.DataFrame:
     """Backtest customers per value x risk segment (as the backtest bundle segments them), with their mean
     predicted CLV and churn probability and what they actually did over the window."""
     bt = result.backtest
@@ -339,7 +343,7 @@ def segment_table(result) -> pd.DataFrame:
     return table.reset_index(names="segment")
 
 
-def drivers(result, shap: pd.Series | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def drivers(result: TrainResult, shap: pd.Series | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(customer-level, snapshot-level) inputs: churn and CLV gain shares and the mean |SHAP| on the shipped churn
     log-odds, customer-level ones by SHAP then churn gain, largest first."""
     shap = shap_summary(result) if shap is None else shap
@@ -377,7 +381,7 @@ def _fmt(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if _finite(value) else "n/a"
 
 
-def _choice_words(fit) -> str:
+def _choice_words(fit: FitReport) -> str:
     """'churn: the model; CLV: a blend (weight 0.6); purchases: the BTYD baseline'."""
     if fit.baseline_only:
         return f"the BTYD baseline alone for every output ({fit.baseline_only})"
@@ -409,7 +413,7 @@ def judged_sentence(rows: Mapping[str, object], other: str, subject: str = "the 
         "undefined": "undefined on",
     }
     parts = [
-        f"{text} {', '.join(LABELS[COMPARED_AS.get(n, n)] for n, v in verdicts.items() if v == verdict)}"
+        f"{text} {', '.join(LABELS.get(COMPARED_AS.get(n, n), n) for n, v in verdicts.items() if v == verdict)}"
         for verdict, text in words.items()
         if verdict in verdicts.values()
     ]
@@ -417,7 +421,7 @@ def judged_sentence(rows: Mapping[str, object], other: str, subject: str = "the 
     return lead + "; ".join(parts) + "."
 
 
-def baseline_sentence(metrics: Mapping[str, float], fit, comparison: pd.DataFrame | None = None) -> str:
+def baseline_sentence(metrics: Mapping[str, float], fit: FitReport, comparison: pd.DataFrame | None = None) -> str:
     """Whether the backtested model beat the BTYD baseline and where not: 'better' / 'worse' only where the
     bootstrap comparison says so beyond noise; otherwise 'ahead' / 'behind' with the numbers. ``fit``: the
     backtest's FitReport."""
@@ -449,7 +453,7 @@ def baseline_sentence(metrics: Mapping[str, float], fit, comparison: pd.DataFram
     return " ".join(sentences)
 
 
-def summary(result, facts: Mapping[str, str], comparison: pd.DataFrame | None = None) -> list[str]:
+def summary(result: TrainResult, facts: Mapping[str, str], comparison: pd.DataFrame | None = None) -> list[str]:
     """The report's opening paragraphs, in words: who, when, how much data, what ships, against the baseline."""
     m = result.metrics
     customers, rows, span = _int(_fact(facts, "customers")), _int(_fact(facts, "rows")), _fact(facts, "data_range")
@@ -487,7 +491,7 @@ def summary(result, facts: Mapping[str, str], comparison: pd.DataFrame | None = 
         f"What ships: {html.escape(_choice_words(fit))}."
         + (
             f" The backtested model (data before {result.test_cutoff}) chose: "
-            f"{html.escape(_choice_words(result.backtest_fit))}."
+            f"{html.escape(_choice_words(result.backtest_fit))}; the backtest below measures those choices."
             if _choice_words(result.backtest_fit) != _choice_words(fit)
             else ""
         )
@@ -514,8 +518,8 @@ CAPTIONS = {
     "bars of equal height are well calibrated, a falling staircase ranks well.",
     "interval_coverage": "Share of customers whose spend fell inside their P10-P90 interval, per decile of "
     "predicted CLV (decile 1 = highest); the nominal level is 80 %.",
-    "feature_importance": "Share of each booster's total gain taken by customer-level features (snapshot-level "
-    "inputs are listed apart below).",
+    "feature_importance": "Share of the final model's churn and CLV boosters' total gain taken by customer-level "
+    "features (snapshot-level inputs are listed apart below).",
     "shap_summary": "Mean absolute contribution to the shipped churn log-odds on backtest customers (trees' SHAP "
     "values plus the baseline's Shapley values), customer-level features only.",
 }
@@ -604,7 +608,7 @@ def _metrics_html(metrics: Mapping[str, float], comparison: pd.DataFrame | None)
     return f'<div class="stack">{"".join(cards)}</div>{note}'
 
 
-def _segments_html(result) -> str:
+def _segments_html(result: TrainResult) -> str:
     seg = segment_table(result)
     body = [
         [
@@ -641,7 +645,7 @@ def _figure(name: str, path: Path) -> str:
     )
 
 
-def _drivers_html(result, plot_paths: Mapping[str, Path]) -> tuple[str, str]:
+def _drivers_html(result: TrainResult, plot_paths: Mapping[str, Path]) -> tuple[str, str]:
     """(the customer-level drivers section, the snapshot-level inputs section)."""
     customer, snapshot = drivers(result)
     figures = "".join(_figure(n, plot_paths[n]) for n in DRIVER_PLOTS if n in plot_paths)
@@ -659,9 +663,13 @@ def _drivers_html(result, plot_paths: Mapping[str, Path]) -> tuple[str, str]:
         ]
 
     weights = {k: float(c.get("weight", 1.0)) for k, c in result.final_fit.choices.items()}
-    note = ""
+    note = (
+        "<p class=\"small\">Gain shares are of the final model's boosters; mean |SHAP| is of the backtested model's "
+        "shipped churn score on backtest customers. Baseline features (e.g. baseline P(alive)) restate the BTYD "
+        "forecast from the customer's own history.</p>"
+    )
     if result.final_fit.baseline_only or weights.get("churn") == 0.0 or weights.get("clv") == 0.0:
-        note = (
+        note += (
             '<p class="small">Where an output ships the BTYD baseline (weight 0), its booster\'s importance shows '
             "what the booster learned, not what drives the shipped score; the SHAP summary is of the shipped churn "
             "score.</p>"
@@ -723,7 +731,7 @@ def _champion_html(comparison: pd.DataFrame | None) -> str:
 
 
 def html_report(
-    result,
+    result: TrainResult,
     plot_paths: Mapping[str, Path],
     facts: Mapping[str, str],
     path: Path,
