@@ -249,3 +249,12 @@ def test_the_page_needs_nothing_from_outside(run, page, judged_page):
         assert "url(" not in content
         assert content.count('src="data:image/png;base64,') == len(plots)
         assert 'class="grid"' in content and "grid-template-columns" in content
+
+
+def test_a_comparison_without_champion_says_so(run, comparison):
+    result, facts, plots, folder = run
+    baseline_only = comparison[comparison["other"] == "baseline"]
+    page = report.html_report(result, plots, facts, folder / "no-champion.html", baseline_only).read_text("utf-8")
+    assert "There was no champion to compare with" in text(section(page, "champion"))
+    assert len(rows(section(page, "champion"))) == len(baseline_only)
+    assert "Against the champion. There was no champion to compare with." in text(section(page, "summary"))
