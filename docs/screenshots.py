@@ -75,8 +75,10 @@ def main() -> None:
         shoot(args.browser, (work / "demo" / "report.html").as_uri(), args.out / "report.png", "1400,2400")
         data = work / "demo" / "data" / "transactions.parquet"
         scores, drift = work / "rescored.parquet", work / "drift.html"
-        clv("score", "-t", str(data), "--as-of", "2024-10-01", "--order-col", "order_id", "--cost-col", "cost",
-            "-o", str(scores), "--report", str(drift), "--model", "models:/customer-value@challenger", env=env)  # fmt: skip
+        columns = ["--order-col", "order_id", "--cost-col", "cost"]
+        model = ["--model", "models:/customer-value@challenger"]
+        clv("score", "-t", str(data), "--as-of", "2024-10-01", *columns, "-o", str(scores), "--report", str(drift),
+            *model, env=env)  # fmt: skip
         shoot(args.browser, drift.as_uri(), args.out / "drift-report.png", "1400,2000")
         port = free_port()
         serve = [sys.executable, "-m", "clv", "serve", "--snapshot", str(work / "demo" / "scores.parquet")]
