@@ -34,6 +34,7 @@ from serving.history import HistoryRequest, answer, start_workers
 from serving.metrics import RequestMetrics
 from serving.middleware import OPEN_PATHS, Guard
 from serving.offload import HistoryOffload
+from serving.openapi import ASSETS, DOC_PATHS
 from serving.pool import BoundedPool, PoolFull
 from serving.schemas import (
     CustomerIds,
@@ -272,8 +273,8 @@ CustomerValueService.add_asgi_middleware(
     max_body_bytes=int(os.environ.get("CLV_MAX_BODY_BYTES", str(32 * 1024 * 1024))),
     max_concurrency=int(os.environ.get("CLV_MAX_CONCURRENCY", "64")),  # over it: 429 (after reading the body)
     metrics=RequestMetrics(
-        [*(api.route for api in CustomerValueService.apis.values()), "/", "/docs.json", *OPEN_PATHS],
-        prefixes=["/static_content/"],
+        [*(api.route for api in CustomerValueService.apis.values()), *DOC_PATHS, *OPEN_PATHS],
+        prefixes=[ASSETS],
     ),
     readiness=readiness,
 )
