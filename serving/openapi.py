@@ -87,6 +87,51 @@ MODEL_INFO = {
 }
 
 
+FIELDS = {  # property descriptions, by "Schema.property" or, the same in every schema, by "property"
+    "customer_id": "The customer's id, as in the purchase log",
+    "churn_probability": "Probability that the customer makes no purchase within the horizon (`horizon_days`)",
+    "predicted_clv": "Expected spend within the horizon (customer lifetime value)",
+    "clv_lower": "P10 of the spend within the horizon",
+    "clv_upper": "P90 of the spend within the horizon",
+    "expected_purchases": "Expected number of purchase days within the horizon",
+    "next_order_date": "as_of + horizon / expected purchases, when at least one purchase in two horizons is expected",
+    "segment": "Value x risk segment: `<high|medium|low> value / <safe|watch|at risk>`",
+    "top_reasons": "The three features that moved the churn score most, and which way",
+    "model_version": "Registry version of the model that made these scores",
+    "predictions": "One per known customer, in the order asked",
+    "unknown_ids": "Ids asked for that the snapshot does not hold (not an error)",
+    "PredictRequest.customer_ids": "Customer ids to look up in the snapshot (1 to 10,000)",
+    "HistoryRequest.as_of": "Score as of this date: purchases before it count, the horizon starts on it",
+    "HistoryRequest.transactions": "Purchase lines (1 to 100,000); all of a customer's rows of one day are netted",
+    "HistoryRequest.reasons": "Compute `top_reasons` (false is faster, and leaves them empty)",
+    "Transaction.date": "Date or ISO 8601 timestamp of the purchase",
+    "Transaction.amount": "Amount spent; negative for a return",
+    "TargetRequest.budget": "Total the campaign may spend on contacts",
+    "TargetRequest.contact_cost": "Cost of contacting one customer",
+    "TargetRequest.expected_uplift": "Share of a churning customer's value a contact is expected to save (0 to 1]",
+    "TargetRequest.segment": "Only customers of this segment",
+    "TargetRequest.min_clv": "Only customers whose predicted CLV is at least this",
+    "TargetRequest.limit": "At most this many customers",
+    "expected_incremental_value": "P(churn) x predicted CLV x expected uplift - contact cost",
+    "contacts": "Customers listed",
+    "total_cost": "contacts x contact cost",
+    "total_expected_incremental_value": "Sum of the listed customers' expected incremental value",
+    "customers": "Customers with a positive expected incremental value, best first, cut at the budget and limit",
+    "name": "Registry name of the model",
+    "version": "Registry version of the model",
+    "alias": "Registry alias the service was started with (e.g. champion)",
+    "run_id": "MLflow run that trained the model",
+    "model_uri": "Model URI the service loads (`CLV_MODEL_URI`)",
+    "trained_as_of": "Cutoff date of the training data",
+    "horizon_days": "Horizon of every prediction, in days",
+    "snapshot": "Path of the scored snapshot `/predict` and `/target` read",
+    "snapshot_customers": "Customers in the snapshot",
+    "snapshot_model_version": "Registry version that scored the snapshot",
+    "backtest_metrics": "Backtest metrics of the model (`model.*`), the BTYD baseline (`baseline.*`) and the lift",
+    "last_reload": "The last reload: state (idle, in_progress, done, failed), start, end and error",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Endpoint:
     """What the page says about one operation: tag, summary, schema names, examples, the errors it answers."""
@@ -219,6 +264,11 @@ BODY_ERRORS = {  # answered to a request body
     ),
     "422": ("Invalid input: `detail` names each field and its problem", "1 validation error for Input"),
 }
+INVALID = {  # what a 422 lists, by endpoint
+    "/predict": {"type": "too_short", "loc": ["customer_ids"], "msg": "List should have at least 1 item, not 0"},
+    "/predict_history": {"type": "float_parsing", "loc": ["transactions", 0, "amount"], "msg": "Not a number"},
+    "/target": {"type": "greater_than", "loc": ["budget"], "msg": "Input should be greater than 0"},
+}
 RENAMED = ("Input", "IODescriptor")  # the framework's names for request and response models
 DROPPED = (
     "TaskStatusResponse",
@@ -252,6 +302,11 @@ def build_spec(framework: dict) -> dict:
         if endpoint.request and endpoint.request != "Empty":
             schemas[endpoint.request] = _named(_schema(given["requestBody"]), endpoint.request)
         paths.setdefault(path, {})[method] = _operation(method, path, endpoint, given)
+    for name, schema in schemas.items():
+        for prop, value in schema.get("properties", {}).items():
+            text = FIELDS.get(f"{name}.{prop}", FIELDS.get(prop))
+            if text and "description" not in value:
+                value["description"] = text
     return {
         "openapi": "3.1.0",  # pydantic writes numeric exclusiveMinimum and {"type": "null"}: invalid in 3.0
         "info": {
@@ -260,7 +315,7 @@ def build_spec(framework: dict) -> dict:
             "description": DESCRIPTION,
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
-        "servers": [{"url": "."}],
+        "servers": [{"url": ".", "description": "this server"}],
         "tags": TAGS,
         "security": [{"apiKey": []}],
         "paths": paths,
@@ -292,9 +347,13 @@ def _errors(method: str, path: str, endpoint: Endpoint) -> dict:
         return {"503": {"description": "Starting: the model is loading"}} if path == "/readyz" else {}
     answers = COMMON_ERRORS | (BODY_ERRORS if method == "post" else {}) | endpoint.errors
     return {
-        status: {"description": text} | _json("Error", {"error": message})
+        status: {"description": text} | _json("Error", {"error": message} | _detail(status, path))
         for status, (text, message) in sorted(answers.items())
     }
+
+
+def _detail(status: str, path: str) -> dict:
+    return {"detail": [INVALID[path]]} if status == "422" and path in INVALID else {}
 
 
 def _json(name: str, example: Any = None) -> dict:

@@ -189,6 +189,13 @@ def test_the_spec_names_the_service_its_version_and_every_operation(spec):
     names = list(spec["components"]["schemas"])
     assert not [n for n in names if "__" in n or n.endswith(("IODescriptor", "Input"))], names
     assert {"NotFound", "InvalidArgument", "InternalServerError", "TaskStatusResponse"}.isdisjoint(names)
+    undescribed = [
+        f"{name}.{prop}"
+        for name, schema in spec["components"]["schemas"].items()
+        for prop, value in schema.get("properties", {}).items()
+        if not value.get("description")
+    ]
+    assert not undescribed, undescribed
     assert "bentoml" not in json.dumps(spec).lower()
 
 
