@@ -34,7 +34,7 @@ from serving.history import HistoryRequest, answer, start_workers
 from serving.metrics import RequestMetrics
 from serving.middleware import OPEN_PATHS, Guard
 from serving.offload import HistoryOffload
-from serving.openapi import ASSETS, DOC_PATHS
+from serving.openapi import ASSETS, DESCRIPTION, DOC_PATHS
 from serving.pool import BoundedPool, PoolFull
 from serving.schemas import (
     CustomerIds,
@@ -71,7 +71,9 @@ class Unavailable(BentoMLException):
     error_code = HTTPStatus.SERVICE_UNAVAILABLE
 
 
-@bentoml.service(name="customer_value", traffic=TRAFFIC, workers=1, metrics={"enabled": False})
+@bentoml.service(
+    name="customer_value", description=DESCRIPTION, traffic=TRAFFIC, workers=1, metrics={"enabled": False}
+)  # the description is a built Bento's README; /docs.json is built in serving.openapi
 class CustomerValueService:
     """Loads the model once at start-up (``/readyz`` answers 200 only after that). Lookups by id run on the event
     loop; history requests go, as raw bodies, to their own bounded pool of worker processes (``HistoryOffload``),
