@@ -39,6 +39,7 @@ TAGS = [
     {"name": "Admin", "description": "Needs CLV_ADMIN_KEY"},
     {"name": "Health", "description": "Probes and metrics; open without a key"},
 ]
+OTHER = {"name": "Other", "description": "Not described yet"}
 ERROR = {
     "title": "Error",
     "type": "object",
@@ -292,11 +293,13 @@ def build_spec(framework: dict) -> dict:
     schemas = {k: v for k, v in framework.get("components", {}).get("schemas", {}).items() if not _internal(k)}
     schemas |= {"Error": ERROR, "Empty": EMPTY}
     paths: dict[str, dict] = {}
-    for (method, path), endpoint in ENDPOINTS.items():
-        source = framework.get("paths", {}).get(path)
+    for (method, path), endpoint in _endpoints(framework.get("paths", {})).items():
+        source = framework["paths"].get(path)
         if source is None:
             continue
-        given = source.get(method) or source.get("post", {})  # GET /model: answered as POST by the Guard
+        given = source.get(method)
+        if given is None:  # GET /model: answered as POST by the Guard, without a body
+            given = {k: v for k, v in source.get("post", {}).items() if k != "requestBody"}
         if endpoint.response:
             schemas[endpoint.response] = _named(_schema(given["responses"]["200"]), endpoint.response)
         if endpoint.request and endpoint.request != "Empty":
@@ -307,6 +310,7 @@ def build_spec(framework: dict) -> dict:
             text = FIELDS.get(f"{name}.{prop}", FIELDS.get(prop))
             if text and "description" not in value:
                 value["description"] = text
+    used = {operation["tags"][0] for item in paths.values() for operation in item.values()}
     return {
         "openapi": "3.1.0",  # pydantic writes numeric exclusiveMinimum and {"type": "null"}: invalid in 3.0
         "info": {
@@ -316,11 +320,21 @@ def build_spec(framework: dict) -> dict:
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
         "servers": [{"url": ".", "description": "this server"}],
-        "tags": TAGS,
+        "tags": [tag for tag in [*TAGS, OTHER] if tag["name"] in used],
         "security": [{"apiKey": []}],
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": SECURITY},
     }
+
+
+def _endpoints(framework_paths: dict) -> dict[tuple[str, str], Endpoint]:
+    """``ENDPOINTS``, and any operation the framework has that they miss (a new API is never hidden)."""
+    found = dict(ENDPOINTS)
+    for path, item in framework_paths.items():
+        for method, operation in item.items():
+            if (method, path) not in found:
+                found[(method, path)] = Endpoint(OTHER["name"], operation.get("x-bentoml-name", path))
+    return found
 
 
 def _operation(method: str, path: str, endpoint: Endpoint, given: dict) -> dict:
@@ -330,11 +344,16 @@ def _operation(method: str, path: str, endpoint: Endpoint, given: dict) -> dict:
         "description": given.get("description") or "",
         "operationId": f"{method}_{path.strip('/').replace('/', '_')}",
     }
-    ok = ({"description": "OK"} | _json(endpoint.response, endpoint.reply)) if endpoint.response else None
-    operation["responses"] = {"200": ok or given["responses"]["200"]} | _errors(method, path, endpoint)
+    if endpoint.response:
+        ok = {"description": "OK"} | _json(endpoint.response, endpoint.reply)
+    else:  # a health probe, or an operation not described yet: as the framework has it
+        ok = given.get("responses", {}).get("200", {"description": "OK"})
+    operation["responses"] = {"200": ok} | _errors(method, path, endpoint)
     if endpoint.request:
         body = _json(endpoint.request, endpoint.example)
         operation["requestBody"] = {"required": True} | body  # the Guard answers a POST without a JSON body 415
+    elif "requestBody" in given:  # an operation not described yet: its body as the framework has it
+        operation["requestBody"] = given["requestBody"] | {"required": True}
     if path in HEALTH_PATHS:
         operation["security"] = []
     elif path.startswith("/admin/"):

@@ -88,6 +88,18 @@ def test_the_spec_is_ours_with_422_the_refusals_the_keys_and_openapi_3_1():
     assert {"type": "array", "items": {"type": "object"}} in detail["anyOf"]  # the framework's list of field errors
 
 
+def test_an_operation_not_described_yet_is_kept_not_hidden():
+    framework = SPEC | {
+        "paths": SPEC["paths"]
+        | {"/new": {"post": {"requestBody": _body("Input"), "responses": {"200": _body("NewIODescriptor")}}}}
+    }
+    spec = build_spec(framework)
+    new = spec["paths"]["/new"]["post"]
+    assert new["tags"] == ["Other"] and "Other" in [t["name"] for t in spec["tags"]]
+    assert new["requestBody"]["required"] is True and {"401", "422", "429"} <= set(new["responses"])
+    assert "Other" not in [t["name"] for t in build_spec(SPEC)["tags"]]
+
+
 def test_get_model_is_documented_beside_post():
     model = build_spec(SPEC)["paths"]["/model"]
     assert set(model) == {"get", "post"} and "requestBody" not in model["get"]
