@@ -1,73 +1,11 @@
-"""The wire as documented: ``/docs.json`` made to describe what the service really answers, and error bodies
-made to match it (ASGI middleware, inside ``Guard``)."""
+"""The wire as documented: the API page and ``/docs.json`` (built in ``serving.openapi``) describing what the service
+really answers, and error bodies made to match it (ASGI middleware, inside ``Guard``)."""
 
 from __future__ import annotations
 
-import copy
 import json
 
-DOCS = "/docs.json"
-OPEN_PATHS = ("/livez", "/readyz", "/healthz", "/metrics")
-ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
-INVALID = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {"type": "string"},
-        "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
-    },
-}
-REFUSALS = {  # answered by Guard or the framework's traffic control, before or around the endpoint
-    "401": "Missing or wrong key: send Authorization: Bearer <key>",
-    "413": "Request body over CLV_MAX_BODY_BYTES",
-    "415": "Body not sent as application/json",
-    "429": "More than CLV_MAX_CONCURRENCY requests at once; retry later",
-    "504": "Not answered within CLV_TIMEOUT_SECONDS",
-}
-
-ENDPOINT_ERRORS = {  # answered by one endpoint for a state of the service, not for the request
-    "/predict": {"404": "The service has no scored snapshot"},
-    "/target": {"404": "The service has no scored snapshot"},
-    "/predict_history": {"503": "The history workers are being restarted (one died); retry shortly"},
-    "/admin/reload": {
-        "409": "A reload is already in progress, or the service is a Bento (it serves the model it was built with)",
-        "503": "The new model could not be loaded; the previous one still serves",
-    },
-}
-
-
-def _json(schema: dict, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def fix_spec(spec: dict) -> dict:
-    """The framework's spec, corrected: OpenAPI 3.1 (its schemas are JSON Schema 2020-12), bodies required, 422
-    not 400, the refusals, the bearer key."""
-    spec = copy.deepcopy(spec)
-    spec["openapi"] = "3.1.0"  # pydantic writes numeric exclusiveMinimum and {"type": "null"}: invalid in 3.0
-    components = spec.setdefault("components", {})
-    components.setdefault("schemas", {}).update(Error=ERROR, InvalidInput=INVALID)
-    components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-    spec["security"] = [{"bearer": []}]
-    for path, item in spec.get("paths", {}).items():
-        for operation in item.values():
-            if path.startswith(OPEN_PATHS):
-                operation["security"] = []
-                continue
-            if "requestBody" in operation:  # Guard answers a POST without a JSON body 415
-                operation["requestBody"]["required"] = True
-            responses = operation.setdefault("responses", {})
-            if "400" in responses:  # Guard turns the framework's 400 into 422
-                del responses["400"]
-                responses["422"] = _json({"$ref": "#/components/schemas/InvalidInput"}, "Invalid input")
-            for status, text in REFUSALS.items():
-                responses.setdefault(status, _json({"$ref": "#/components/schemas/Error"}, text))
-            for status, text in ENDPOINT_ERRORS.get(path, {}).items():
-                responses.setdefault(status, _json({"$ref": "#/components/schemas/Error"}, text))
-            if path.startswith("/admin/"):
-                responses["403"] = _json({"$ref": "#/components/schemas/Error"}, "No CLV_ADMIN_KEY configured")
-                operation["description"] = operation.get("description", "") + " Needs the admin key."
-    return spec
+from serving.openapi import DOCUMENTS, PAGE, PAGE_POLICY, SPEC, build_spec
 
 
 def _unwrap(body: bytes) -> bytes:
@@ -82,15 +20,21 @@ def _unwrap(body: bytes) -> bytes:
 
 
 class Contract:
-    """Serves the corrected spec on ``GET /docs.json`` and unwraps one-element-list error bodies."""
+    """Serves the API page and its script, our spec on ``GET /docs.json`` (built once from the framework's), and
+    unwraps one-element-list error bodies."""
 
     def __init__(self, app):
         self.app = app
+        self.spec: bytes | None = None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        docs = scope["method"] == "GET" and scope["path"] == DOCS
+        if scope["method"] == "GET" and scope["path"] in DOCUMENTS:
+            return await _document(send, *DOCUMENTS[scope["path"]], scope["path"] == PAGE)
+        docs = scope["method"] == "GET" and scope["path"] == SPEC
+        if docs and self.spec is not None:
+            return await _document(send, b"application/json", self.spec)
         held: list[dict] = []
         chunks: list[bytes] = []
 
@@ -105,7 +49,7 @@ class Contract:
                     return
                 body = b"".join(chunks)
                 if docs and held[0]["status"] == 200:
-                    body = json.dumps(fix_spec(json.loads(body))).encode()
+                    body = self.spec = json.dumps(build_spec(json.loads(body))).encode()
                 else:
                     body = _unwrap(body)
                 start = held[0]
@@ -115,3 +59,11 @@ class Contract:
             await send(message)
 
         return await self.app(scope, receive, rewrite)
+
+
+async def _document(send, content_type: bytes, body: bytes, page: bool = False) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if page:
+        headers.append((b"content-security-policy", PAGE_POLICY))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

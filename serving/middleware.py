@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 from serving.metrics import CONTENT_TYPE, RequestMetrics
+from serving.openapi import ASSETS, DOC_PATHS
 
 OPEN_PATHS = ("/livez", "/readyz", "/healthz", "/metrics")
 ADMIN_PATHS = ("/admin/",)  # need the admin key; locked (403) when none is configured
@@ -46,6 +47,11 @@ async def _discard_body(receive, cap: int = 256 * 1024 * 1024) -> None:
             return
 
 
+def _documentation(scope) -> bool:
+    """A GET of the API page, its spec or its assets: open, they describe the API and hold no data."""
+    return scope["method"] == "GET" and (scope["path"] in DOC_PATHS or scope["path"].startswith(ASSETS))
+
+
 def check_key(name: str, value: str | None) -> str | None:
     """A configured key, or None when unset; a key set but empty is refused (it would silently mean "no key")."""
     if value is not None and not value.strip():
@@ -54,13 +60,14 @@ def check_key(name: str, value: str | None) -> str | None:
 
 
 class Guard:
-    """``Authorization: Bearer <key>`` on every path but the health ones when ``api_key`` is set (constant-time
-    compare) -> 401; ``/admin/*`` only with ``admin_key`` (401 otherwise), and 403 for everyone when no admin key
-    is configured; a POST body that is not ``application/json`` -> 415 (so no web page can post a form to us); a
-    body over ``max_body_bytes``, declared or streamed -> 413; more than ``max_concurrency`` requests at once ->
-    429; the framework's 400 for invalid input -> 422. The body is read whole before the service sees it, so a
-    client still sending reads the answer instead of a broken pipe, and a chunked body over the limit is a 413, not
-    an error inside the framework. ``/metrics`` and ``/readyz`` are answered here (see ``metrics``, ``readiness``)."""
+    """``Authorization: Bearer <key>`` on every path but the health and documentation ones (GET of the API page, its
+    spec and assets) when ``api_key`` is set (constant-time compare) -> 401; ``/admin/*`` only with ``admin_key``
+    (401 otherwise), and 403 for everyone when no admin key is configured; a POST body that is not
+    ``application/json`` -> 415 (so no web page can post a form to us); a body over ``max_body_bytes``, declared
+    or streamed -> 413; more than ``max_concurrency`` requests at once -> 429; the framework's 400 for invalid
+    input -> 422. The body is read whole before the service sees it, so a client still sending reads the answer
+    instead of a broken pipe, and a chunked body over the limit is a 413, not an error inside the framework.
+    ``/metrics`` and ``/readyz`` are answered here (see ``metrics``, ``readiness``)."""
 
     def __init__(
         self,
@@ -179,6 +186,7 @@ class Guard:
         elif (
             self.api_key
             and not path.startswith(OPEN_PATHS)
+            and not _documentation(scope)
             and not hmac.compare_digest(given, f"Bearer {self.api_key}".encode())
         ):
             return 401, "missing or wrong API key: send Authorization: Bearer <key>"

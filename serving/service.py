@@ -34,6 +34,7 @@ from serving.history import HistoryRequest, answer, start_workers
 from serving.metrics import RequestMetrics
 from serving.middleware import OPEN_PATHS, Guard
 from serving.offload import HistoryOffload
+from serving.openapi import ASSETS, DESCRIPTION, DOC_PATHS
 from serving.pool import BoundedPool, PoolFull
 from serving.schemas import (
     CustomerIds,
@@ -70,7 +71,9 @@ class Unavailable(BentoMLException):
     error_code = HTTPStatus.SERVICE_UNAVAILABLE
 
 
-@bentoml.service(name="customer_value", traffic=TRAFFIC, workers=1, metrics={"enabled": False})
+@bentoml.service(
+    name="customer_value", description=DESCRIPTION, traffic=TRAFFIC, workers=1, metrics={"enabled": False}
+)  # the description is a built Bento's README; /docs.json is built in serving.openapi
 class CustomerValueService:
     """Loads the model once at start-up (``/readyz`` answers 200 only after that). Lookups by id run on the event
     loop; history requests go, as raw bodies, to their own bounded pool of worker processes (``HistoryOffload``),
@@ -272,8 +275,8 @@ CustomerValueService.add_asgi_middleware(
     max_body_bytes=int(os.environ.get("CLV_MAX_BODY_BYTES", str(32 * 1024 * 1024))),
     max_concurrency=int(os.environ.get("CLV_MAX_CONCURRENCY", "64")),  # over it: 429 (after reading the body)
     metrics=RequestMetrics(
-        [*(api.route for api in CustomerValueService.apis.values()), "/", "/docs.json", *OPEN_PATHS],
-        prefixes=["/static_content/"],
+        [*(api.route for api in CustomerValueService.apis.values()), *DOC_PATHS, *OPEN_PATHS],
+        prefixes=[ASSETS],
     ),
     readiness=readiness,
 )

@@ -1,4 +1,5 @@
-"""The ASGI guard on its own, with a tiny app: key, size limit (declared and streamed), 400 -> 422, GET /model."""
+"""The ASGI guard on its own, with a tiny app: key (open API page), size limit (declared and streamed), 400 -> 422,
+GET /model."""
 
 from __future__ import annotations
 
@@ -44,6 +45,15 @@ def test_api_key_is_required_except_on_health_paths():
     assert run(guard, headers=[JSON, (b"authorization", b"Bearer wrong")])[0] == 401
     assert run(guard, headers=[JSON, (b"authorization", b"Bearer k")])[0] == 200
     assert run(guard, path="/readyz", method="GET")[0] == 200
+
+
+def test_the_api_page_its_spec_and_assets_are_open_on_get_only():
+    guard = Guard(echo_app, api_key="k")
+    for path in ("/", "/docs.json", "/docs.js", "/static_content/swagger-ui-bundle.js"):
+        assert run(guard, path=path, method="GET", headers=[])[0] == 200, path
+        assert run(guard, path=path, method="POST")[0] == 401, path  # a POST is never documentation
+    for path in ("/model", "/docs.json/x", "/static_content", "/predict"):
+        assert run(guard, path=path, method="GET", headers=[])[0] == 401, path
 
 
 def test_declared_and_streamed_bodies_over_the_limit_are_413():

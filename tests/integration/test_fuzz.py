@@ -16,7 +16,7 @@ EXAMPLES = 25  # per operation and mode, derandomized: the same requests every r
 RELOAD_EXAMPLES = 3  # each valid one reloads the model from the registry
 OPERATIONS = [
     "GET /healthz", "GET /livez", "GET /readyz", "GET /metrics",
-    "POST /model", "POST /predict", "POST /predict_history", "POST /admin/reload", "POST /target",
+    "GET /model", "POST /model", "POST /predict", "POST /predict_history", "POST /admin/reload", "POST /target",
 ]  # fmt: skip
 
 

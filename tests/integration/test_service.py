@@ -156,6 +156,119 @@ def test_model_info_by_get(served):
     assert body["trained_as_of"] == AS_OF.isoformat() and "model.gini" in body["backtest_metrics"]
 
 
+def get(base: str, path: str) -> tuple[int, dict, str]:
+    """Status, headers and text of a GET without any key."""
+    with urllib.request.urlopen(base + path, timeout=60) as resp:
+        return resp.status, dict(resp.headers), resp.read().decode()
+
+
+@pytest.fixture(scope="module")
+def spec(served):
+    status, _, text = get(served["base"], "/docs.json")  # open without the key
+    assert status == 200
+    return json.loads(text)
+
+
+def operations_of(spec: dict):
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            yield method, path, operation
+
+
+def test_the_spec_names_the_service_its_version_and_every_operation(spec):
+    from importlib.metadata import version
+
+    info = spec["info"]
+    assert info["title"] == "Customer value API" and info["version"] == version("customer-value") != "None"
+    assert "Bearer" in info["description"] and "clv score" in info["description"] and "contact" not in info
+    tags = {t["name"] for t in spec["tags"]}
+    found = {(m, p) for m, p, _ in operations_of(spec)}
+    assert {("get", "/model"), ("post", "/predict"), ("post", "/predict_history"), ("post", "/target")} <= found
+    for method, path, operation in operations_of(spec):
+        assert operation["summary"] and len(operation["tags"]) == 1 and operation["tags"][0] in tags, (method, path)
+    names = list(spec["components"]["schemas"])
+    assert not [n for n in names if "__" in n or n.endswith(("IODescriptor", "Input"))], names
+    assert {"NotFound", "InvalidArgument", "InternalServerError", "TaskStatusResponse"}.isdisjoint(names)
+    undescribed = [
+        f"{name}.{prop}"
+        for name, schema in spec["components"]["schemas"].items()
+        for prop, value in schema.get("properties", {}).items()
+        if not value.get("description")
+    ]
+    assert not undescribed, undescribed
+    assert "bentoml" not in json.dumps(spec).lower()
+
+
+def test_every_refusal_is_documented_with_the_error_schema_and_the_keys(spec):
+    error = {"$ref": "#/components/schemas/Error"}
+    assert spec["components"]["schemas"]["Error"]["required"] == ["error"]
+    schemes = spec["components"]["securitySchemes"]
+    assert {s["type"] for s in schemes.values()} == {"http"} and {s["scheme"] for s in schemes.values()} == {"bearer"}
+    assert spec["security"] == [{"apiKey": []}]
+    for method, path, operation in operations_of(spec):
+        responses = operation["responses"]
+        if path in ("/livez", "/healthz", "/readyz", "/metrics"):
+            assert operation["security"] == [], path
+            continue
+        wanted = {"401", "429", "504"} | ({"413", "415", "422"} if method == "post" else set())
+        assert wanted <= set(responses) and "400" not in responses, (method, path, sorted(responses))
+        for status, response in responses.items():
+            if status != "200":
+                assert response["content"]["application/json"]["schema"] == error, (method, path, status)
+    assert spec["paths"]["/admin/reload"]["post"]["security"] == [{"adminKey": []}]
+    assert {"403", "409", "503"} <= set(spec["paths"]["/admin/reload"]["post"]["responses"])
+    assert {"404"} <= set(spec["paths"]["/target"]["post"]["responses"])
+    assert {"429", "503"} <= set(spec["paths"]["/predict_history"]["post"]["responses"])
+
+
+def test_every_documented_example_fits_its_schema_and_the_requests_are_answered_200(served, spec):
+    import jsonschema_rs
+
+    def check(media: dict, where: tuple) -> None:
+        if "example" in media:
+            root = {"$ref": media["schema"]["$ref"], "components": spec["components"]}
+            errors = [e.message for e in jsonschema_rs.validator_for(root).iter_errors(media["example"])]
+            assert not errors, (where, errors)
+
+    posted = 0
+    for method, path, operation in operations_of(spec):
+        for status, response in operation["responses"].items():
+            if "content" in response:
+                check(response["content"]["application/json"], (method, path, status))
+        if method == "get" and not path.startswith(("/metrics", "/readyz", "/livez", "/healthz")):
+            assert call(served["base"], path)[0] == 200, path
+        if "requestBody" in operation:
+            media = operation["requestBody"]["content"]["application/json"]
+            check(media, (method, path))
+            key = ADMIN if path.startswith("/admin/") else KEY
+            status, reply = call(served["base"], path, media["example"], key=key)
+            assert status == 200, (path, reply)
+            posted += 1
+    assert posted == 5  # /predict, /predict_history, /target, POST /model, /admin/reload
+
+
+def test_the_api_page_loads_nothing_from_elsewhere(served):
+    import re
+
+    base = served["base"]
+    status, headers, page = get(base, "/")
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert "<title>Customer value API</title>" in page
+    policy = headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src 'self';" in policy and "connect-src 'self'" in policy
+    refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", page)
+    scripts = re.findall(r"""<script[^>]*\bsrc\s*=\s*["']([^"']*)["']""", page)
+    assert len(scripts) == 2 and len(refs) >= 4, refs
+    assert not [r for r in refs if re.match(r"(?i)^(https?:)?//", r)], refs
+    lowered = page.lower()
+    assert not [w for w in ("bentoml", "googletagmanager", "github.com", "http://", "https://") if w in lowered]
+    for ref in refs:
+        if ref.startswith("./"):  # the page's own script, Swagger UI's, the stylesheet, the spec: all served here
+            assert get(base, ref[1:])[0] == 200, ref
+    script = get(base, "/docs.js")[2]
+    assert "validatorUrl: null" in script and "./docs.json" in script and "http" not in script
+
+
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [
