@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib.metadata
 from typing import Any
+
+from clv import package_version
 
 PAGE = "/"  # the API page
 SPEC = "/docs.json"  # the OpenAPI document the page renders
@@ -277,14 +278,6 @@ DROPPED = (
     "NotFound",
     "InternalServerError",
 )  # errors as the framework has them
-
-
-def package_version() -> str:
-    """The installed ``customer-value`` version ("unknown" when run from a source tree that is not installed)."""
-    try:
-        return importlib.metadata.version("customer-value")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def build_spec(framework: dict) -> dict:

@@ -27,6 +27,7 @@ from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound
 from pydantic import Field
 from starlette.responses import JSONResponse
 
+from clv import defaults
 from serving.contract import Contract
 from serving.errors import quiet_client_errors
 from serving.graceful import defer_idle_close
@@ -47,8 +48,7 @@ from serving.schemas import (
 )
 from serving.state import ReloadStatus, ServingState, load_state
 
-DEFAULT_MODEL = "models:/customer-value@champion"
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+defaults.telemetry_off()
 # A registry that does not answer fails a reload in seconds, not after MLflow's 7 retries of 120 s each.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", os.environ.get("CLV_REGISTRY_TIMEOUT_SECONDS", "10"))
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", os.environ.get("CLV_REGISTRY_RETRIES", "2"))
@@ -88,7 +88,9 @@ class CustomerValueService:
         if self.in_bento:  # a Bento from `clv bento`: everything from its BentoML model store
             self.state: ServingState = load_bento_state(labels[BENTO_MODEL], labels.get(BENTO_SNAPSHOT))
         else:
-            self.state = load_state(os.environ.get("CLV_MODEL_URI", DEFAULT_MODEL), os.environ.get("CLV_SNAPSHOT"))
+            self.state = load_state(
+                os.environ.get("CLV_MODEL_URI", defaults.CHAMPION_URI), os.environ.get("CLV_SNAPSHOT")
+            )
         self.history = history_pool(self.state)
         self.history_restart: asyncio.Task | None = None  # a broken pool being replaced
         self.reloading: asyncio.Task | None = None
