@@ -81,7 +81,7 @@ def id_hashes(ids) -> np.ndarray:
     Its first 4 hex digits are the bucket ``features.engine.sample_bucket`` samples by."""
     text = pd.Series(ids, copy=False).astype(str).tolist()
     md5 = hashlib.md5
-    digests = b"".join([md5(s.encode()).digest() for s in text])  # 16 bytes each; the first 8 are kept
+    digests = b"".join([md5(s.encode(), usedforsecurity=False).digest() for s in text])  # 16 bytes; 8 are kept
     return np.frombuffer(digests, dtype=">u8")[::2].astype(np.uint64)
 
 
@@ -96,7 +96,8 @@ def customer_set(ids, max_ids: int = MAX_SET_IDS) -> dict:
     Why this and not counts: with only a count and the training as-of, "new" would have to mean "first purchase
     after the training as-of" and "vanished" a difference of counts; a log cut differently, or customers re-keyed,
     would go unseen, and those are exactly the data problems this check is for. So the set keeps the customers
-    themselves, as hashes.
+    themselves, as hashes; the first-purchase rule is still reported beside it (new customers whose first purchase is
+    before the training as-of: none in a consistent log).
 
     How: each id (as text) is hashed with md5, kept to its top ``log2(customers) + 16`` bits (a scored customer
     not in the set collides with it with probability at most 1 / 65,536), sorted, and stored as the gaps between

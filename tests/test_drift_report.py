@@ -16,7 +16,7 @@ from models.btyd import BGNBDParams, BTYDBaseline
 from models.bundle import ModelBundle
 from models.churn import ChurnModel
 from models.clv import BaselineCorrectedRegressor, IntervalBands
-from models.drift import BUCKETS, EPS, compare_customers, customer_set, psi, reference_bins
+from models.drift import BUCKETS, EPS, compare_customers, customer_set, id_hashes, psi, reference_bins
 from training import drift_report
 from training.drift_report import bin_labels, summarize, write_drift_report
 from training.score import PSI_THRESHOLD, ScoreResult, SparkScoreResult, drift_check, drifted
@@ -260,3 +260,17 @@ def test_the_html_is_self_contained(tmp_path):
 def test_bin_labels_name_the_bins_drift_counts_in():
     assert bin_labels([10.0, 20.0]) == ["< 10", "[10, 20)", "≥ 20", "missing"]
     assert bin_labels([0.5, 1234.4]) == ["< 0.5", "[0.5, 1,234)", "≥ 1,234", "missing"]
+
+
+@pytest.mark.parametrize("ids", [[f"c{i}" for i in range(3000)], list(range(10_000, 13_000))])
+def test_the_customer_hashes_pick_the_buckets_sample_bucket_draws(ids):
+    # The Spark path compares only the buckets its drift sample holds: they must be the ones the engine drew.
+    import ibis
+
+    from features.engine import sample_bucket
+
+    table = ibis.memtable(pd.DataFrame({"customer_id": ids}))
+    drawn = set(table.filter(sample_bucket(table.customer_id, 0.3)).to_pandas()["customer_id"])
+    bound = round(0.3 * BUCKETS)
+    assert drawn == {c for c, h in zip(ids, id_hashes(ids), strict=True) if int(h) >> 48 < bound}
+    assert 0.25 < len(drawn) / len(ids) < 0.35
