@@ -164,7 +164,7 @@ def test_a_spark_sample_estimates_new_and_vanished_from_its_hash_buckets(tmp_pat
     assert abs(change.new - 200) < 60 and abs(change.vanished - 100) < 40
     result = SparkScoreResult(customers=len(now), drift=check.psi(b.drift_reference), output="out", check=check)
     summary = write_drift_report(result, b, tmp_path / "s.html", as_of="2025-01-01", model_version="3")
-    assert f"(on a {len(sample):,}-customer sample)" in summary.verdict
+    assert f") in a {len(sample):,}-customer sample; ~" in summary.verdict
     assert f"~{change.new:,} new and ~{change.vanished:,} vanished customers (estimated from 50.0% of customers)" in (
         summary.verdict
     )

@@ -79,14 +79,14 @@ class DriftSummary:
             return "drift unknown: the model bundle has no drift reference"
         drifted = self.drifted
         over = f"{len(drifted)} of {len(self.features)} features over PSI {self.threshold:g}"
-        sample = f" (on a {self.rows:,}-customer sample)" if self.rows < self.customers else ""
+        sample = f" in a {self.rows:,}-customer sample" if self.rows < self.customers else ""
         if not drifted:
             top = self.features[0]
-            return f"no drift: {over}{sample} (largest {top.name} {top.psi:.2f})"
+            return f"no drift: {over} (largest {top.name} {top.psi:.2f}){sample}"
         named = [f"{k} {v:.2f}" for k, v in list(drifted.items())[:SHOWN_IN_VERDICT]]
         if len(drifted) > SHOWN_IN_VERDICT:
             named.append(f"+{len(drifted) - SHOWN_IN_VERDICT} more")
-        return f"drift: {over}{sample} ({', '.join(named)})"
+        return f"drift: {over} ({', '.join(named)}){sample}"
 
     def _customer_verdict(self) -> str:
         c = self.change
