@@ -1,5 +1,6 @@
 """Everything needed to score, in one object: horizon, training as-of, feature list, BTYD baseline, churn, CLV and
-purchase models, interval bands, segment thresholds, drift reference and backtest metrics.
+purchase models, interval bands, segment thresholds, drift reference, the set of training customers and backtest
+metrics.
 
 ``predict(features)`` takes the frame ``features.build_features`` makes and returns one row per customer.
 ``to_dict``/``from_dict`` give a JSON-able form (boosters as LightGBM model strings); files are training's job.
@@ -114,6 +115,7 @@ class ModelBundle:
     season_profile: list[float] | None = None
     margin_rate: float | None = None  # share of net spend kept after cost of goods (from costs, or --margin)
     reason_reference: dict = field(default_factory=dict)  # the typical customer reasons are measured against
+    training_customers: dict = field(default_factory=dict)  # models.drift.customer_set; empty in older bundles
 
     def predict(self, features: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:
         """Scores for every row of a ``build_features`` frame, in its order (columns: ``OUTPUT_COLUMNS``, plus
@@ -242,6 +244,7 @@ class ModelBundle:
             "season_profile": self.season_profile,
             "margin_rate": self.margin_rate,
             "reason_reference": self.reason_reference,
+            "training_customers": self.training_customers,
         }
 
     @classmethod
@@ -274,6 +277,7 @@ class ModelBundle:
             season_profile=d.get("season_profile"),
             margin_rate=d.get("margin_rate"),
             reason_reference=d.get("reason_reference", {}),
+            training_customers=d.get("training_customers", {}),
         )
 
     def feature_windows(self) -> FeatureConfig:

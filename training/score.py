@@ -7,27 +7,64 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from clv.defaults import PSI_THRESHOLD  # the one drift threshold; importable from here too
 from features import InputError, TransactionLog
 from features.build import features_from_daily
 from features.engine import sample_bucket, spark_frame, write_spark_frame
 from features.policy import daily_activity
 from features.progress import ProgressFn, Steps
 from models.bundle import ModelBundle
-from models.drift import psi
+from models.drift import BUCKETS, CustomerChange, bin_shares, compare_customers, psi_of_shares
 
-PSI_WARN = 0.25
 BATCH_ROWS = 50_000  # customers per prediction batch: a progress step, and a bound on the reasons' memory
 
 
-def drifted(drift: dict[str, float]) -> dict[str, float]:
-    """The features whose PSI is over ``PSI_WARN``, most drifted first."""
-    return {k: v for k, v in sorted(drift.items(), key=lambda kv: -kv[1]) if v > PSI_WARN}
+def drifted(drift: dict[str, float], threshold: float = PSI_THRESHOLD) -> dict[str, float]:
+    """The features whose PSI is over ``threshold``, most drifted first."""
+    return {k: v for k, v in sorted(drift.items(), key=lambda kv: -kv[1]) if v > threshold}
+
+
+@dataclass
+class DriftCheck:
+    """What the drift report needs, kept small for millions of customers: per feature the share of the scored
+    customers in each training bin (the last one: missing values), never the feature frame, and the customer counts.
+    """
+
+    shares: dict[str, list[float]]  # feature -> shares in the bundle's drift_reference bins, missing last
+    rows: int  # customers the shares were measured on: every one scored, or the Spark sample
+    customers: int  # customers scored
+    change: CustomerChange | None  # new and vanished customers; None when the bundle has no training customer set
+
+    @property
+    def sampled(self) -> bool:
+        return self.rows < self.customers
+
+    def psi(self, reference: dict[str, dict]) -> dict[str, float]:
+        return {col: psi_of_shares(reference[col]["shares"], p) for col, p in self.shares.items() if col in reference}
+
+
+def drift_check(
+    bundle: ModelBundle, feats: pd.DataFrame, customers: int | None = None, buckets: int = BUCKETS
+) -> DriftCheck:
+    """Bin shares and new/vanished customers of a feature frame: every scored customer, or (``customers`` the
+    number scored) the sample of the first ``buckets`` hash buckets that ``sample_bucket`` drew."""
+    shares = {col: p.tolist() for col, p in bin_shares(bundle.drift_reference, feats).items()}
+    change = None
+    if bundle.training_customers:
+        first = pd.to_datetime(feats["first_purchase"]) if "first_purchase" in feats.columns else None
+        history = None if first is None else (first < pd.Timestamp(bundle.trained_as_of)).to_numpy()
+        change = compare_customers(
+            bundle.training_customers, feats["customer_id"], scored=customers, buckets=buckets, history=history
+        )
+    total = len(feats) if customers is None else int(customers)
+    return DriftCheck(shares=shares, rows=len(feats), customers=total, change=change)
 
 
 @dataclass
 class ScoreResult:
     predictions: pd.DataFrame
     drift: dict[str, float]
+    check: DriftCheck | None = None  # for training.drift_report
 
     @property
     def drifted(self) -> dict[str, float]:
@@ -50,6 +87,7 @@ def score(
     feats = features_from_daily(daily_activity(log), as_of, config, log.has_cost).order_by("customer_id").to_pandas()
     if feats.empty:
         raise InputError(f"no customer has a purchase before {as_of}")
+    check = drift_check(bundle, feats)
     starts = range(0, len(feats), batch_rows)
     steps.total = len(feats)
     parts = []
@@ -57,7 +95,7 @@ def score(
         parts.append(bundle.predict(feats.iloc[start : start + batch_rows], reasons=reasons))
         steps.advance(f"{min(start + batch_rows, len(feats)):,} of {len(feats):,} customers", len(parts[-1]))
     predictions = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    return ScoreResult(predictions=predictions, drift=psi(bundle.drift_reference, feats))
+    return ScoreResult(predictions=predictions, drift=check.psi(bundle.drift_reference), check=check)
 
 
 @dataclass
@@ -67,6 +105,7 @@ class SparkScoreResult:
     customers: int
     drift: dict[str, float]
     output: str
+    check: DriftCheck | None = None  # measured on the sample; for training.drift_report
 
     @property
     def drifted(self) -> dict[str, float]:
@@ -86,7 +125,8 @@ def score_on_spark(
     predictions written as a directory of part files; no customer-level frame passes through the driver.
 
     ``next_order_date`` crosses the UDF as text (it supports no date type) and is a date again in the output.
-    Drift is measured on a sample of at most ``DRIFT_SAMPLE_ROWS`` customers.
+    Drift is measured on a sample of about ``DRIFT_SAMPLE_ROWS`` customers (whole hash buckets), and new / vanished
+    customers are estimated from the same buckets.
     """
     import mlflow
     from pyspark.sql import functions as F
@@ -96,8 +136,11 @@ def score_on_spark(
     customers = frame.count()
     if not customers:
         raise InputError(f"no customer has a purchase before {as_of}")
-    sample = feats.filter(sample_bucket(feats.customer_id, DRIFT_SAMPLE_ROWS / customers)).to_pandas()
-    drift = psi(bundle.drift_reference, sample)
+    share = DRIFT_SAMPLE_ROWS / customers
+    sample = feats.filter(sample_bucket(feats.customer_id, share)).to_pandas()
+    check = drift_check(bundle, sample, customers, buckets=min(BUCKETS, int(round(share * BUCKETS))))  # as drawn
+    del sample
+    drift = check.psi(bundle.drift_reference)
     outputs = mlflow.models.get_model_info(model_uri).signature.outputs
     result_type = ", ".join(f"`{c.name}` {_SPARK_TYPES.get(c.type.name, 'string')}" for c in outputs.inputs)
     predict = mlflow.pyfunc.spark_udf(
@@ -108,7 +151,7 @@ def score_on_spark(
         scored = scored.withColumn("next_order_date", F.expr("try_cast(substr(next_order_date, 1, 10) AS DATE)"))
     scored = scored.withColumn("model_version", F.lit(version))
     write_spark_frame(scored, output)
-    return SparkScoreResult(customers=customers, drift=drift, output=output)
+    return SparkScoreResult(customers=customers, drift=drift, output=output, check=check)
 
 
 DRIFT_SAMPLE_ROWS = 200_000

@@ -17,7 +17,7 @@ from models.boosting import BoosterConfig
 from models.bundle import ModelBundle, add_baseline, add_season, baseline_columns
 from models.churn import ChurnModel
 from models.clv import BaselineCorrectedRegressor, IntervalBands
-from models.drift import reference_bins
+from models.drift import customer_set, reference_bins
 from models.explain import BASELINE_INPUTS
 from models.matrix import feature_columns, to_matrix
 from models.metrics import churn_metrics, clv_metrics
@@ -235,6 +235,7 @@ def fit_bundle(
     bundle.intervals = IntervalBands.fit(band_pred, bands["future_spend"].to_numpy())
     bundle.value_thresholds = value_thresholds(preview["predicted_clv"].to_numpy(), config.segments)
     bundle.drift_reference = reference_bins(reference, [f for f in features if f in reference.columns])
+    bundle.training_customers = customer_set(reference["customer_id"])
     report = FitReport(
         end=end.isoformat(),
         horizon_days=h,
