@@ -210,9 +210,13 @@ def test_the_one_threshold_decides_what_drifted():
 
     from training import console
 
-    out = Console(file=StringIO(), width=200)
-    console.drift(out, {"a": 0.5})
-    assert f"(PSI > {PSI_THRESHOLD:g})" in out.file.getvalue()
+    b = bundle()
+    stable = features(["A", "B", "C", "D"], [5, 5, 15, 25], [0, 0, 2, 2])
+    for result, opening in ((scored(b, DRIFTED), "warning: drift:"), (scored(b, stable), "no drift:")):
+        out = Console(file=StringIO(), width=300)
+        console.drift(out, summarize(result, b))
+        line = out.file.getvalue()
+        assert line.startswith(opening) and f"over PSI {PSI_THRESHOLD:g}" in line, line
 
 
 def test_a_failed_write_leaves_no_file_and_keeps_the_previous_one(tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ import typer
 from clv import defaults
 from clv.options import MLFLOW, OUTPUT, Horizon, LogOptions, ModelName, ModelUri, TrackingUri, Transactions, log_options
 from clv.terminal import current
-from features import ColumnMap, parse_horizon
+from features import ColumnMap, InputError, parse_horizon
 from features.build import as_date
 from features.cli import check_output
 from training.jobs import LogSource, Tracking, run_promote, run_score, run_train
@@ -76,6 +76,13 @@ def score(
     log: LogOptions,
     model: ModelUri = defaults.CHAMPION_URI,
     reasons: Annotated[bool, typer.Option(help="Add the top 3 reasons per customer (slower).")] = True,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write a drift and data-quality report (HTML) here; it is logged to MLflow too.",
+            rich_help_panel=OUTPUT,
+        ),
+    ] = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Write churn probability, CLV with interval, segment and reasons for every customer; warn on drift. On
@@ -83,7 +90,9 @@ def score(
     cutoff = as_date(as_of, "--as-of")
     check_output(output, log.engine)
     source = LogSource(transactions, log.columns, log.policy, log.engine)
-    run_score(source, cutoff, output, model, reasons, tracking_uri)
+    if report is not None and report.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"--report {report}: the file name must end in .html")
+    run_score(source, cutoff, output, model, reasons, tracking_uri, report)
 
 
 def demo(

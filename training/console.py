@@ -7,7 +7,6 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from clv.defaults import PSI_THRESHOLD
 from models.blend import Choice
 
 
@@ -79,13 +78,12 @@ def choices(console: Console, fit) -> None:
         console.print("no season profile: the history before the training cutoffs is shorter than a year")
 
 
-def drift(console: Console, drifted: dict[str, float], threshold: float = PSI_THRESHOLD) -> None:
-    """Warn about features whose scoring distribution moved away from training (PSI over ``threshold``, the one
-    ``drifted`` was filtered with)."""
-    if not drifted:
-        return
-    listed = ", ".join(f"{k} ({v:.2f})" for k, v in list(drifted.items())[:8])
-    console.print(f"[bold yellow]warning:[/] feature drift since training (PSI > {threshold:g}): {listed}")
+def drift(console: Console, summary) -> None:
+    """The drift check in one line: a warning when a feature moved past the threshold, a plain note otherwise."""
+    if summary.drifted:
+        console.print(f"[bold yellow]warning:[/] {summary.verdict}", highlight=False, soft_wrap=True)
+    else:
+        console.print(summary.verdict, highlight=False, soft_wrap=True)
 
 
 def top_at_risk(console: Console, predictions: pd.DataFrame, n: int = 10) -> None:

@@ -151,9 +151,20 @@ def run_promote(name: str, force: bool, tracking_uri: str | None) -> bool:
     return False
 
 
-def run_score(source: LogSource, cutoff: dt.date, output: str, model: str, reasons: bool, tracking_uri: str | None):
-    """Score every customer with a purchase before ``cutoff`` and write the predictions; warns on drift."""
+def run_score(
+    source: LogSource,
+    cutoff: dt.date,
+    output: str,
+    model: str,
+    reasons: bool,
+    tracking_uri: str | None,
+    report: Path | None = None,
+):
+    """Score every customer with a purchase before ``cutoff`` and write the predictions; says in one line whether
+    the features drifted since training. With ``report``, writes the drift report there and logs it with its
+    numbers to MLflow as a scoring run."""
     from training import tracking
+    from training.drift_report import summarize, write_drift_report
     from training.score import score as predict
     from training.score import score_on_spark
 
@@ -170,19 +181,24 @@ def run_score(source: LogSource, cutoff: dt.date, output: str, model: str, reaso
     if source.engine.name == "spark":
         with term.status(f"scoring customers as of {cutoff} on Spark"):
             result = score_on_spark(log, cutoff, bundle, pinned, version, str(output), reasons=reasons)
-        show.drift(term.err, result.drifted)
-        term.out.print(
-            f"wrote {result.customers:,} predictions to [bold]{output}[/] (a directory of part files; model trained "
-            f"as of {bundle.trained_as_of}, horizon {bundle.horizon_days} days, version {version})"
-        )
-        return result
-    with term.progress(f"scoring customers as of {cutoff}") as progress:
-        result = predict(log, cutoff, bundle, reasons=reasons, progress=progress)
-    scored = result.predictions.assign(model_version=version)  # the service names it in its responses
-    write_table(pa.Table.from_pandas(scored, preserve_index=False), output)
-    show.drift(term.err, result.drifted)
+        customers, where = result.customers, "a directory of part files; "
+    else:
+        with term.progress(f"scoring customers as of {cutoff}") as progress:
+            result = predict(log, cutoff, bundle, reasons=reasons, progress=progress)
+        scored = result.predictions.assign(model_version=version)  # the service names it in its responses
+        write_table(pa.Table.from_pandas(scored, preserve_index=False), output)
+        customers, where = len(result.predictions), ""
     term.out.print(
-        f"wrote {len(result.predictions):,} predictions to [bold]{output}[/] (model trained as of "
-        f"{bundle.trained_as_of}, horizon {bundle.horizon_days} days, version {version})"
+        f"wrote {customers:,} predictions to [bold]{output}[/] ({where}model trained as of {bundle.trained_as_of}, "
+        f"horizon {bundle.horizon_days} days, version {version})",
+        soft_wrap=True,
     )
+    if report is None:
+        show.drift(term.err, summarize(result, bundle, as_of=cutoff, model_version=version))
+        return result
+    summary = write_drift_report(result, bundle, report, as_of=cutoff, model_version=version)
+    show.drift(term.err, summary)
+    with term.status("logging the drift report to MLflow"):
+        run_id = tracking.log_scoring(pinned, version, cutoff, summary.metrics(), report)
+    term.out.print(f"drift report: [bold]{report}[/] (also in MLflow, run {run_id})", soft_wrap=True)
     return result

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 import urllib.request
 from dataclasses import asdict
 from importlib.metadata import version
@@ -273,3 +274,17 @@ def pin_version(model_uri: str) -> tuple[str, str]:
     if model_uri.startswith("models:/") and model_uri.rsplit("/", 1)[-1].isdigit():
         return model_uri, model_uri.rsplit("/", 1)[-1]
     return model_uri, model_uri
+
+
+def log_scoring(model_uri: str, version: str, as_of, metrics: dict[str, float], report: Path) -> str:
+    """A scoring run beside the model's training run (same experiment): the drift numbers and the drift report,
+    tagged with the model version and the scoring cutoff; returns its id."""
+    client = MlflowClient()
+    name = model_uri.removeprefix("models:/").split("/")[0]
+    trained_in = client.get_run(client.get_model_version(name, version).run_id).info.experiment_id
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    with mlflow.start_run(experiment_id=trained_in, run_name=f"score {as_of} v{version} {stamp}") as run:
+        mlflow.set_tags({"kind": "scoring", "model_name": name, "model_version": version, "as_of": str(as_of)})
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifact(str(report))
+    return run.info.run_id

@@ -194,6 +194,26 @@ def test_cli_train_promote_score_end_to_end(mlflow_uri, generated, tmp_path):
     bad = tmp_path / "bad.parquet"
     res = clv("score", "-t", tx, "--as-of", AS_OF.isoformat(), "--model", "models:/nope@champion", "--out", str(bad))
     assert res.returncode == 2 and "cannot load model" in res.stderr and not bad.exists()
+    # A drift report three months before the model's as-of: customers who first bought since have vanished, none
+    # is new. Written, said in one line, logged as a scoring run beside the training run.
+    early, drift = tmp_path / "early.parquet", tmp_path / "drift.html"
+    args = ["-t", tx, "--as-of", "2024-10-01", "--model", "models:/cli-model@champion", "--out", str(early)]
+    res = clv("score", *args, "--report", str(tmp_path / "drift.txt"))
+    assert res.returncode == 2 and "must end in .html" in res.stderr and not early.exists()
+    res = clv("score", *args, "--report", str(drift))
+    assert res.returncode == 0, res.stderr[-3000:]
+    verdicts = [line for line in res.stderr.splitlines() if "drift:" in line]
+    assert len(verdicts) == 1 and "0 new and" in verdicts[0], res.stderr
+    assert "PSI" in drift.read_text() and str(drift) in res.stdout
+    client = MlflowClient(mlflow_uri)
+    trained_in = client.get_run(client.get_model_version("cli-model", champion).run_id).info.experiment_id
+    (run,) = client.search_runs([trained_in], filter_string="tags.kind = 'scoring'")
+    assert run.data.tags["model_version"] == str(champion) and run.data.tags["as_of"] == "2024-10-01"
+    log = pd.read_parquet(generated["transactions"])
+    first = log[log["amount"] > 0].groupby("customer_id")["date"].min()
+    since = int(((first >= "2024-10-01") & (first < AS_OF.isoformat())).sum())
+    assert run.data.metrics["drift/new_customers"] == 0 and 0 < run.data.metrics["drift/vanished_customers"] <= since
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["drift.html"]
 
 
 def test_margin_clv_uses_each_customers_cost_share(trained):
