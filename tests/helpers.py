@@ -69,8 +69,11 @@ def running_server(
         deadline = time.monotonic() + timeout
         while not answers(url):
             if proc.poll() is not None or time.monotonic() > deadline:
-                how = f"exited with {proc.returncode}" if proc.poll() is not None else f"no answer in {timeout:.0f} s"
-                output = Path(log).read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{' '.join(map(str, cmd))}: {how} from {url}; its output ends:\n{output}")
+                command = " ".join(map(str, cmd))
+                if proc.poll() is not None:
+                    what = f"{command} exited with {proc.returncode} before {url} answered"
+                else:
+                    what = f"{url} did not answer 200 within {timeout:g} s of starting {command}"
+                raise RuntimeError(f"{what}; its output ends:\n{Path(log).read_text(errors='replace')[-3000:]}")
             time.sleep(0.25)
         yield proc
