@@ -10,7 +10,7 @@ export UV_PYTHON := $(PYTHON)
 # Compiled once at install: without it every `clv` command spends ~2 s compiling pandas, ibis and friends.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: install demo test bench bench-large bench-quality bench-training bench-serving bench-service bench-fuzz bench-spark lint format clean
+.PHONY: install demo test test-fast bench bench-large bench-quality bench-training bench-serving bench-service bench-fuzz bench-spark lint format clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
@@ -24,6 +24,10 @@ demo: install
 
 test: install
 	$(VENV)/bin/pytest -q
+
+# Unit tests only: no Spark, no subprocess, no server (`pytest -m integration` runs the rest).
+test-fast: install
+	$(VENV)/bin/pytest -q -m "not integration"
 
 bench: install
 	$(VENV)/bin/python benchmarks/features.py --rows 1000000,10000000

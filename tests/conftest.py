@@ -1,14 +1,31 @@
-"""Shared helpers: small hand-written logs as data frames and files."""
+"""Shared fixtures: small hand-written logs as data frames and files, the engines; which tests are integration."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+INTEGRATION_DIR = Path(__file__).parent / "integration"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark ``integration`` (``make test-fast`` leaves them out) everything under tests/integration/ and every test
+    that runs on Spark: one asking for the ``spark`` fixture, or a parametrised one whose parameter is "spark" (the
+    ``con`` fixture's Spark half, tests/test_leakage.py's ``engine``). Other unit tests that start a process or a
+    server carry the mark themselves."""
+    for item in items:
+        params = getattr(item, "callspec", None)
+        on_spark = "spark" in item.fixturenames or (
+            params is not None and any(isinstance(v, str) and v == "spark" for v in params.params.values())
+        )
+        if on_spark or INTEGRATION_DIR in Path(item.path).parents:
+            item.add_marker(pytest.mark.integration)
 
 
 def log(rows: list[tuple]) -> pd.DataFrame:

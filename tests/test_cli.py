@@ -9,6 +9,10 @@ import sys
 import pandas as pd
 import pytest
 
+from tests.helpers import free_port
+
+pytestmark = pytest.mark.integration
+
 GOOD = "customer_id,date,amount\na,2024-01-01,10\na,2024-02-01,20\nb,2024-01-15,5\nb,2024-03-10,8\n"
 
 
@@ -139,11 +143,7 @@ def test_demo_runs_end_to_end_on_a_local_store(tmp_path):
 
 
 def test_unreachable_tracking_server_is_a_clear_error_before_training(tmp_path, good_csv):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again when the block ends: nothing listens there
+    port = free_port()  # nothing listens there
     res = clv("train", "-t", good_csv, "--as-of", "2024-03-01", "--tracking-uri", f"http://127.0.0.1:{port}")
     assert res.returncode == 2 and "cannot reach the MLflow tracking server" in res.stderr
     assert "Traceback" not in res.stderr

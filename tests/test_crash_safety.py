@@ -10,11 +10,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 from mlflow import MlflowClient
 
 from training import tracking
 
 
+@pytest.mark.integration  # starts a process
 def test_a_run_left_running_by_a_dead_process_is_ended_killed_on_the_next_start(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
@@ -34,8 +36,6 @@ def test_a_run_left_running_by_a_dead_process_is_ended_killed_on_the_next_start(
 
 
 def test_signals_inside_a_held_block_are_raised_when_it_ends():
-    import pytest
-
     steps = []
     with pytest.raises(KeyboardInterrupt), tracking.interrupts_held():
         os.kill(os.getpid(), signal.SIGTERM)

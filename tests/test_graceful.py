@@ -12,6 +12,8 @@ import uvicorn
 
 from serving.graceful import defer_idle_close
 
+pytestmark = pytest.mark.integration  # a real uvicorn server on a loopback socket
+
 
 def _ask(conn: socket.socket, path: str) -> None:
     conn.sendall(f"GET {path} HTTP/1.1\r\nhost: x\r\n\r\n".encode())

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from importlib.metadata import version
 
+import pytest
+
+pytestmark = pytest.mark.integration
+
 NOISY = """
 import logging, os, sys, warnings
 from pathlib import Path

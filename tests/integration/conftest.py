@@ -4,35 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
 from features import ColumnMap, read_transactions
 from features.generate import GeneratorConfig, write_generated
 from models.boosting import BoosterConfig
+from tests.helpers import free_port, running_server, stop  # noqa: F401 (free_port, stop: still importable from here)
 
 AS_OF = dt.date(2025, 1, 1)
 SMALL = GeneratorConfig(customers=4000, start=dt.date(2022, 1, 1), end=AS_OF, seed=11)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop(proc: subprocess.Popen, grace: float = 30) -> None:
-    """SIGTERM, then SIGKILL if the process has not exited within ``grace`` seconds."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def champion_with_snapshot(trained, config, mlflow_uri, generated, name: str, folder):
@@ -63,24 +45,9 @@ def mlflow_uri(tmp_path_factory):
         "--artifacts-destination", str(root / "artifacts"),
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ]  # fmt: skip
-    log = open(root / "server.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
     uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise RuntimeError(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.5)
-    yield uri
-    stop(proc, grace=20)
-    log.close()
+    with running_server(cmd, f"{uri}/health", env=env, cwd=root, log=root / "server.log", timeout=120, grace=20):
+        yield uri
 
 
 @pytest.fixture(scope="session")

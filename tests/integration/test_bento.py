@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import champion_with_snapshot, free_port, stop
+from tests.helpers import free_port, running_server
+from tests.integration.conftest import champion_with_snapshot
 from tests.integration.test_service import call
 
 NAME = "bento-model"
@@ -95,44 +96,29 @@ def test_bento_serves_with_no_mlflow_reachable(built, tmp_path, source):
         "MLFLOW_TRACKING_URI": dead,
         "BENTOML_DO_NOT_TRACK": "true",
     }
-    logpath = tmp_path / "serve.log"
     cmd = [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(port)]
-    with open(logpath, "w") as logfile:
-        proc = subprocess.Popen(cmd, env=env, stdout=logfile, stderr=subprocess.STDOUT, cwd=tmp_path)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.time() + 180
-            while True:
-                try:
-                    if call(base, "/readyz", key=None)[0] == 200:
-                        break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.time() > deadline:
-                    raise AssertionError(logpath.read_text()[-3000:])
-                time.sleep(0.5)
-            snap = built["snapshot"].set_index("customer_id")
-            ids = list(snap.index[:5]) + ["nobody"]
-            status, body = call(base, "/predict", {"customer_ids": ids}, key=None)
-            assert status == 200, body
-            assert body["model_version"] == built["version"] and body["unknown_ids"] == ["nobody"]
-            got = {p["customer_id"]: p for p in body["predictions"]}
-            assert list(got) == ids[:5]
-            for cid in ids[:5]:
-                assert got[cid]["predicted_clv"] == pytest.approx(snap.loc[cid, "predicted_clv"], rel=1e-12)
-                assert got[cid]["churn_probability"] == pytest.approx(snap.loc[cid, "churn_probability"], rel=1e-12)
-                assert got[cid]["segment"] == snap.loc[cid, "segment"]
-            status, info = call(base, "/model", key=None)
-            assert status == 200, info
-            assert (info["name"], info["version"], info["alias"], info["run_id"]) == (
-                NAME,
-                built["version"],
-                "champion",
-                built["run_id"],
-            )
-            assert info["snapshot_customers"] == len(snap)
-        finally:
-            stop(proc)
+    base = f"http://127.0.0.1:{port}"
+    with running_server(cmd, f"{base}/readyz", env=env, cwd=tmp_path, log=tmp_path / "serve.log"):
+        snap = built["snapshot"].set_index("customer_id")
+        ids = list(snap.index[:5]) + ["nobody"]
+        status, body = call(base, "/predict", {"customer_ids": ids}, key=None)
+        assert status == 200, body
+        assert body["model_version"] == built["version"] and body["unknown_ids"] == ["nobody"]
+        got = {p["customer_id"]: p for p in body["predictions"]}
+        assert list(got) == ids[:5]
+        for cid in ids[:5]:
+            assert got[cid]["predicted_clv"] == pytest.approx(snap.loc[cid, "predicted_clv"], rel=1e-12)
+            assert got[cid]["churn_probability"] == pytest.approx(snap.loc[cid, "churn_probability"], rel=1e-12)
+            assert got[cid]["segment"] == snap.loc[cid, "segment"]
+        status, info = call(base, "/model", key=None)
+        assert status == 200, info
+        assert (info["name"], info["version"], info["alias"], info["run_id"]) == (
+            NAME,
+            built["version"],
+            "champion",
+            built["run_id"],
+        )
+        assert info["snapshot_customers"] == len(snap)
 
 
 def test_a_missing_snapshot_is_exit_2_and_stores_nothing(tmp_path):

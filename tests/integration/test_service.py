@@ -6,7 +6,6 @@ import concurrent.futures as cf
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import time
 import urllib.error
@@ -18,11 +17,13 @@ import pandas as pd
 import pytest
 
 from features import read_transactions
-from tests.integration.conftest import AS_OF, champion_with_snapshot, free_port, stop
+from tests.helpers import free_port, running_server
+from tests.integration.conftest import AS_OF, champion_with_snapshot
 
 KEY = "test-key-123"
 ADMIN = "admin-key-456"
 NAME = "serve-model"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def call(
@@ -53,13 +54,6 @@ def _body(raw: bytes):
         return raw.decode(errors="replace")
 
 
-def _ready(base: str) -> bool:
-    try:
-        return call(base, "/readyz", key=None)[0] == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def served(trained, small_config, mlflow_uri, generated, tmp_path_factory):
     """Register the trained model as serve-model@champion, score a snapshot, start `bentoml serve`."""
@@ -84,23 +78,11 @@ def start_service(extra_env: dict, logpath: Path, keep: bool = False):
     port = free_port()
     home = logpath.with_suffix(".bentoml")  # each server its own: a starting server wipes its home's metrics dir
     env = os.environ | {"BENTOML_HOME": str(home)} | extra_env | {"BENTOML_DO_NOT_TRACK": "true"}
-    logfile = open(logpath, "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", "serving.service:CustomerValueService",
-         "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=logfile, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2],
-    )  # fmt: skip
+    cmd = [sys.executable, "-m", "bentoml", "serve", "serving.service:CustomerValueService",
+           "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    try:
-        while not _ready(base):
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(logpath.read_text()[-3000:])
-            time.sleep(0.5)
+    with running_server(cmd, f"{base}/readyz", env=env, cwd=REPO, log=logpath) as proc:
         yield (base, proc) if keep else base
-    finally:
-        stop(proc)
-        logfile.close()
 
 
 def test_predict_known_and_unknown_ids(served):
@@ -676,20 +658,10 @@ def test_sigterm_to_clv_serve_stops_the_server_and_frees_the_port(served, mlflow
     env = os.environ | served["env"] | {"BENTOML_DO_NOT_TRACK": "true"}
     cmd = [sys.executable, "-m", "clv", "serve", "--model", served["env"]["CLV_MODEL_URI"], "--snapshot",
            served["env"]["CLV_SNAPSHOT"], "--port", str(port), "--tracking-uri", mlflow_uri]  # fmt: skip
-    log = open(served["folder"] / "clv-serve.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while not _ready(base):
-            assert proc.poll() is None and time.time() < deadline, (served["folder"] / "clv-serve.log").read_text()
-            time.sleep(0.5)
+    with running_server(cmd, f"{base}/readyz", env=env, cwd=REPO, log=served["folder"] / "clv-serve.log") as proc:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
     with socket.socket() as s, contextlib.suppress(OSError):  # nothing listens on the port any more
         s.settimeout(2)
         assert s.connect_ex(("127.0.0.1", port)) != 0
