@@ -25,9 +25,10 @@ demo: install
 test: install
 	$(VENV)/bin/pytest -q
 
-# Unit tests only: no Spark, no subprocess, no server (`pytest -m integration` runs the rest).
+# Unit tests only: no Spark, no subprocess, no server (`pytest -m integration` runs the rest), no whole training
+# run (`-m slow`), 5 examples per leakage property instead of 30.
 test-fast: install
-	$(VENV)/bin/pytest -q -m "not integration"
+	CLV_PROPERTY_EXAMPLES=5 $(VENV)/bin/pytest -q -m "not integration and not slow"
 
 bench: install
 	$(VENV)/bin/python benchmarks/features.py --rows 1000000,10000000

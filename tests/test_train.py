@@ -35,6 +35,7 @@ def nine_months():
     return log, as_of, train(log, as_of, TrainConfig(horizon="182d", booster=FAST))
 
 
+@pytest.mark.slow
 def test_nine_months_of_history_and_a_half_year_horizon_ship_a_model(nine_months):
     log, as_of, result = nine_months
     history = (as_of - result.first_day).days
@@ -46,6 +47,7 @@ def test_nine_months_of_history_and_a_half_year_horizon_ship_a_model(nine_months
     assert windows and min(windows) >= 28 and max(windows) < 182  # cut-short windows, none of a few days
 
 
+@pytest.mark.slow
 def test_no_season_in_scoring_when_training_never_had_one():
     # Fifteen months of one cohort, a 91-day horizon: a full year lies before as_of, so a season profile is known
     # there, but no training cutoff has a year before it. Scoring must not use the profile the trees never saw.
@@ -64,6 +66,7 @@ def test_no_season_in_scoring_when_training_never_had_one():
     assert shipped["expected_purchases"].sum() == pytest.approx(base["btyd_expected_purchases"].sum(), rel=1e-9)
 
 
+@pytest.mark.slow
 def test_the_blend_was_chosen_for_the_booster_that_ships(nine_months):
     """What ships is what was validated: the recorded log loss of the shipped churn forecast on the calibration
     customers is that of the shipped bundle's own model, recomputed from scratch."""
