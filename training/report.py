@@ -121,9 +121,16 @@ def comparison_table(metrics: dict[str, float]) -> pd.DataFrame:
     )
 
 
-def html_report(result, plot_paths: dict[str, Path], facts: dict[str, str], path: Path) -> Path:
-    """One self-contained HTML page: facts, metrics table, every plot inline."""
+def html_report(
+    result, plot_paths: dict[str, Path], facts: dict[str, str], path: Path, comparison: pd.DataFrame | None = None
+) -> Path:
+    """One self-contained HTML page: facts, metrics table, every plot inline; ``comparison`` (promote.judge's
+    verdict.comparison, with the champion): the new model against the champion on this backtest."""
     table = comparison_table(result.metrics).to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="")
+    if comparison is not None:
+        table += "<h2>Against the champion (95 % paired bootstrap)</h2>" + comparison.to_html(
+            index=False, float_format=lambda v: f"{v:.4f}", na_rep=""
+        )
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items())
     images = "".join(
         f'<figure><img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}"/>'
