@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,8 +62,10 @@ def run_train(
             store = SnapshotStore(log, feature_config)  # the customer-day table, built once for every snapshot
             summary_ = store.report
         feature_tables.policy(term.out, summary_, log.source)
+        started = time.monotonic()
         with term.progress("training") as progress:
             result = fit(log, cutoff, config, feature_config, progress=progress, store=store)
+        trained_in = time.monotonic() - started
         facts = {
             "transactions": str(log.source),
             "data_range": f"{summary_.first_day} .. {summary_.last_day}",
@@ -71,6 +74,7 @@ def run_train(
             "as_of": cutoff.isoformat(),
             "backtest_cutoff": result.test_cutoff.isoformat(),
             "horizon_days": str(config.horizon_days),
+            "training_seconds": f"{trained_in:.1f}",
         }
         frame = tracking.backtest_frame(result)
         champion = tracking.alias_version(run.client, tracking_to.model_name, defaults.CHAMPION)

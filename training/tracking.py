@@ -270,7 +270,15 @@ def record(
     _log_datasets(result, data, model_id)
     # Registering and aliasing happen whole: a SIGTERM now is held until the run has ended FINISHED.
     run.registering.enter_context(interrupts_held())
-    version_ = _register(run.client, model_id, register_as, run.run_id, facts, _version_description(result, line))
+    version_tags = {
+        "as_of": result.bundle.trained_as_of,
+        "horizon_days": str(result.bundle.horizon_days),
+        "backtest_cutoff": result.test_cutoff.isoformat(),
+        "transactions": data.source.uri,
+    }
+    version_ = _register(
+        run.client, model_id, register_as, run.run_id, version_tags, _version_description(result, line)
+    )
     where = str(report_to) if report_to is not None else f"{mlflow.get_artifact_uri('report.html')}"
     return version_, where
 
@@ -289,9 +297,9 @@ def _run_note(result: TrainResult, facts: dict[str, str], line: str) -> str:
 def _version_description(result: TrainResult, line: str) -> str:
     m = result.metrics
     return (
-        f"Churn probability and CLV over the next {result.bundle.horizon_days} days for customers as of "
-        f"{result.bundle.trained_as_of} (as-of {result.bundle.trained_as_of}, horizon {result.bundle.horizon_days} "
-        f"days). Backtest on {int(m.get('backtest.customers', 0)):,} customers over the {result.test_window_days} "
+        f"Churn probability and CLV over the next {result.bundle.horizon_days} days of each customer with a purchase "
+        f"before the as-of date (as-of {result.bundle.trained_as_of}, horizon {result.bundle.horizon_days} days). "
+        f"Backtest on {int(m.get('backtest.customers', 0)):,} customers over the {result.test_window_days} "
         f"days after {result.test_cutoff}: {line}. Final model: "
         + (
             f"the BTYD baseline alone ({result.final_fit.baseline_only})."
@@ -438,7 +446,7 @@ def _log_datasets(result: TrainResult, data, model_id: str) -> None:
     metrics logged on the model against the backtest features, so the model's page shows them and their data."""
     from mlflow.entities import LoggedModelInput
 
-    uri = data.source.uri
+    uri = data.source  # the log's dataset source (a URI string would be resolved again, with a warning)
     mlflow.log_input(data, context="training")
     sample = result.test_frame.sample(n=min(10_000, len(result.test_frame)), random_state=0)
     features = mlflow.data.from_pandas(sample, source=uri, name="backtest-features", targets="future_spend")
@@ -483,9 +491,7 @@ def _register(
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
         client.update_registered_model(name, description=DESCRIPTION)
-    tags = {"run_id": run_id, "model_id": model_id} | {
-        k: facts[k] for k in ("as_of", "horizon_days", "backtest_cutoff", "transactions") if k in facts
-    }
+    tags = {"run_id": run_id, "model_id": model_id} | facts
     mv = client.create_model_version(
         name, f"models:/{model_id}", run_id=run_id, tags=tags, description=description, model_id=model_id
     )
