@@ -71,6 +71,7 @@ def set_alias(client: MlflowClient, name: str, alias: str, model_version: str) -
 
 
 SAMPLING_SECONDS = 10  # system metrics (CPU, memory, disk, network) every 10 s while the run is open
+KIND_TAG = "mlflow.experimentKind"  # the experiment type the MLflow 3 UI opens it as
 CURVE_BATCH = 1000  # metric values per request (the REST API's limit)
 DESCRIPTION = (
     "Per customer with a purchase before the as-of date: the probability of no purchase over the next horizon "
@@ -127,6 +128,8 @@ def training_run(as_of, horizon_days: int, experiment: str, uri: str | None = No
     ends FAILED if the block raises (or is interrupted), FINISHED otherwise; system metrics are sampled meanwhile."""
     client = connect(uri)
     exp = mlflow.set_experiment(experiment)
+    if KIND_TAG not in exp.tags:  # the UI then opens the experiment as "Machine learning" (runs), not GenAI (traces)
+        client.set_experiment_tag(exp.experiment_id, KIND_TAG, "custom_model_development")
     end_orphaned_runs(client, exp.experiment_id)
     name = run_name(client, exp.experiment_id, as_of, horizon_days)
     mlflow.set_system_metrics_sampling_interval(SAMPLING_SECONDS)
