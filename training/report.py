@@ -125,10 +125,11 @@ def html_report(
     result, plot_paths: dict[str, Path], facts: dict[str, str], path: Path, comparison: pd.DataFrame | None = None
 ) -> Path:
     """One self-contained HTML page: facts, metrics table, every plot inline; ``comparison`` (promote.judge's
-    verdict.comparison, with the champion): the new model against the champion on this backtest."""
+    verdict.comparison on this backtest): its rows against the champion, if any, are shown."""
     table = comparison_table(result.metrics).to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="")
-    if comparison is not None:
-        table += "<h2>Against the champion (95 % paired bootstrap)</h2>" + comparison.to_html(
+    champion = comparison[comparison["other"] == "champion"] if comparison is not None else None
+    if champion is not None and not champion.empty:
+        table += "<h2>Against the champion (95 % paired bootstrap)</h2>" + champion.to_html(
             index=False, float_format=lambda v: f"{v:.4f}", na_rep=""
         )
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items())

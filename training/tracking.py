@@ -259,8 +259,7 @@ def record(
         plots = report.plots(result, tmp_path / "plots")
         for path in plots.values():
             mlflow.log_artifact(str(path), "plots")
-        champion = comparison if (comparison["other"] == "champion").any() else None
-        html = report.html_report(result, plots, facts, tmp_path / "report.html", comparison=champion)
+        html = report.html_report(result, plots, facts, tmp_path / "report.html", comparison=comparison)
         mlflow.log_artifact(str(html))
         if report_to is not None:
             report_to.parent.mkdir(parents=True, exist_ok=True)
