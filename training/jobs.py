@@ -85,7 +85,8 @@ def run_train(
                 term.out.print(f"not compared with the champion: {exc}", soft_wrap=True)
                 champion = None
         with term.status(f"comparing on {len(frame):,} customers (paired bootstrap)"):
-            comparison = judge(frame, champion is not None).comparison
+            judged = judge(frame, champion is not None)
+        comparison = judged.comparison
         with term.status("logging the run and registering the model in MLflow"):
             version, where = tracking.record(
                 run, result, config, facts, str(log.source), tracking_to.model_name, comparison, report
@@ -103,6 +104,11 @@ def run_train(
         term.out.print(f"open the run: {run.url}", soft_wrap=True)
     term.out.print(f"report: {where}", soft_wrap=True)
     term.out.print(f"verdict: {summary(result.metrics, metric_verdicts(result.metrics, comparison))}", soft_wrap=True)
+    if champion is not None:
+        term.out.print(
+            f"against champion v{champion.version} on this backtest, `clv promote` would find it: {judged.reason}",
+            soft_wrap=True,
+        )
     return result, run.run_id, version
 
 

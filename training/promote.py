@@ -144,6 +144,7 @@ def summary(metrics: dict[str, float], verdicts: dict[str, tuple[str, str]]) -> 
     """One line: on how many metrics what ships beats the BTYD baseline, the headline values, and where it is worse
     or tied."""
     by = {v: [m for m, (verdict, _) in verdicts.items() if verdict == v] for v in ("better", "worse", "tie")}
+    ties = ", ".join(by["tie"]) if len(by["tie"]) <= 4 else f"{len(by['tie'])} metrics"
     headline = ", ".join(
         f"{NAMES[m]} {metrics[f'model.{m}']:.3g} vs {metrics[f'baseline.{m}']:.3g}"
         for m in NAMES
@@ -151,5 +152,5 @@ def summary(metrics: dict[str, float], verdicts: dict[str, tuple[str, str]]) -> 
     )
     return (
         f"beats the BTYD baseline on {len(by['better'])} of {len(verdicts)} metrics ({headline}); "
-        f"worse on: {', '.join(by['worse']) or 'none'}; tied on: {', '.join(by['tie']) or 'none'}"
+        f"worse on: {', '.join(by['worse']) or 'none'}; tied on: {ties or 'none'}"
     )
