@@ -63,8 +63,15 @@ def run_train(
             summary_ = store.report
         feature_tables.policy(term.out, summary_, log.source)
         started = time.monotonic()
+        run.checkpoint()
+
+        def step(*args) -> None:  # an interrupt a query swallowed stops the training at the next step
+            run.checkpoint()
+            progress(*args)
+
         with term.progress("training") as progress:
-            result = fit(log, cutoff, config, feature_config, progress=progress, store=store)
+            result = fit(log, cutoff, config, feature_config, progress=step, store=store)
+        run.checkpoint()
         trained_in = time.monotonic() - started
         facts = {
             "transactions": str(log.source),

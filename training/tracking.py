@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import threading
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
@@ -91,6 +91,13 @@ class TrainingRun:
     client: MlflowClient
     uri: str
     registering: contextlib.ExitStack  # what must outlive the run (the held interrupts while registering)
+    interrupted: list[int] = field(default_factory=list)  # signals that arrived while the run was open
+
+    def checkpoint(self) -> None:
+        """Raise KeyboardInterrupt if SIGTERM / SIGINT arrived since the run opened, even if the KeyboardInterrupt
+        it raised was swallowed (a C extension such as DuckDB can clear it while a query runs)."""
+        if self.interrupted:
+            raise KeyboardInterrupt
 
     @property
     def url(self) -> str:
@@ -134,7 +141,9 @@ def training_run(as_of, horizon_days: int, experiment: str, uri: str | None = No
     name = run_name(client, exp.experiment_id, as_of, horizon_days)
     mlflow.set_system_metrics_sampling_interval(SAMPLING_SECONDS)
     mlflow.set_system_metrics_samples_before_logging(1)
+    arrived: list[int] = []
     with (
+        interrupts_noted(arrived),  # restored last: after the handlers held while registering
         contextlib.ExitStack() as registering,
         mlflow.start_run(
             run_name=name,
@@ -142,7 +151,29 @@ def training_run(as_of, horizon_days: int, experiment: str, uri: str | None = No
             log_system_metrics=True,
         ) as run,
     ):
-        yield TrainingRun(run.info.run_id, exp.experiment_id, name, client, tracking_uri(uri), registering)
+        yield TrainingRun(run.info.run_id, exp.experiment_id, name, client, tracking_uri(uri), registering, arrived)
+
+
+@contextlib.contextmanager
+def interrupts_noted(arrived: list[int]):
+    """SIGTERM / SIGINT handled as before (by the handler already installed, e.g. the CLI's, which raises
+    KeyboardInterrupt), and also appended to ``arrived`` for :meth:`TrainingRun.checkpoint`. Main thread only, and
+    only over handlers that are Python functions."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in HELD_SIGNALS}
+
+    def note(signum, frame):
+        arrived.append(signum)
+        previous[signum](signum, frame)
+
+    installed = {sig: signal.signal(sig, note) for sig, handler in previous.items() if callable(handler)}
+    try:
+        yield
+    finally:
+        for sig, handler in installed.items():
+            signal.signal(sig, handler)
 
 
 def log_training(
@@ -271,6 +302,7 @@ def record(
         model_id = _log_model(result, tmp_path)
     _log_datasets(result, data, model_id)
     # Registering and aliasing happen whole: a SIGTERM now is held until the run has ended FINISHED.
+    run.checkpoint()
     run.registering.enter_context(interrupts_held())
     version_tags = {
         "as_of": result.bundle.trained_as_of,
