@@ -145,12 +145,16 @@ def training_run(as_of, horizon_days: int, experiment: str, uri: str | None = No
     with (
         interrupts_noted(arrived),  # restored last: after the handlers held while registering
         contextlib.ExitStack() as registering,
-        mlflow.start_run(
-            run_name=name,
-            tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
-            log_system_metrics=True,
-        ) as run,
+        contextlib.ExitStack() as running,
     ):
+        with interrupts_held():  # a SIGTERM while the run is being created ends it FAILED once it exists
+            run = running.enter_context(
+                mlflow.start_run(
+                    run_name=name,
+                    tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
+                    log_system_metrics=True,
+                )
+            )
         yield TrainingRun(run.info.run_id, exp.experiment_id, name, client, tracking_uri(uri), registering, arrived)
 
 
