@@ -55,8 +55,12 @@ def fit_early_stopped(
     config: BoosterConfig,
     init_train: np.ndarray | None = None,
     init_val: np.ndarray | None = None,
+    record: dict | None = None,
 ) -> lgb.Booster:
-    """Train on ``train`` and stop when the metric on the later ``val`` rows stops improving."""
+    """Train on ``train`` and stop when the metric on the later ``val`` rows stops improving. ``record``: filled with
+    the learning curve, ``{metric: [value on the val rows after each iteration]}`` (every iteration run, including
+    the ones after the best that early stopping discards)."""
+    curves: dict = {}
     dtrain = lgb.Dataset(x_train, y_train, feature_name=features, init_score=init_train, free_raw_data=True)
     dval = lgb.Dataset(x_val, y_val, reference=dtrain, init_score=init_val, free_raw_data=True)
     booster = lgb.train(
@@ -64,6 +68,13 @@ def fit_early_stopped(
         dtrain,
         num_boost_round=config.max_rounds,
         valid_sets=[dval],
-        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
+        valid_names=["validation"],
+        callbacks=[
+            lgb.early_stopping(config.early_stopping_rounds, verbose=False),
+            lgb.record_evaluation(curves),
+        ],
     )
+    if record is not None:
+        record.clear()
+        record.update({metric: list(values) for metric, values in curves.get("validation", {}).items()})
     return booster

@@ -32,6 +32,8 @@ class ChurnModel:
     features: list[str] = field(default_factory=list)
     booster_: lgb.Booster | None = None
     choice_: Choice = field(default_factory=lambda: Choice(weight=0.0))
+    # The validation loss after each boosting round, {metric: [values]} (not saved with the model).
+    evals_result_: dict = field(default_factory=dict, compare=False, repr=False)
 
     def _params(self) -> dict:
         return self.config.params("binary", metric="binary_logloss")
@@ -41,7 +43,7 @@ class ChurnModel:
         self.features = list(features)
         self.booster_ = fit_early_stopped(
             self._params(), x_train, y_train, x_val, y_val, self.features, self.config,
-            init_train=logit(base_train), init_val=logit(base_val),
+            init_train=logit(base_train), init_val=logit(base_val), record=self.evals_result_,
         )  # fmt: skip
         self.choice_ = Choice(weight=1.0)
         return self

@@ -34,6 +34,8 @@ class BaselineCorrectedRegressor:
     booster_: lgb.Booster | None = None
     choice_: Choice = field(default_factory=lambda: Choice(weight=0.0))
     level_: float = 1.0  # set by training when the season ahead is unknown: the baseline's total over the population
+    # The validation deviance after each boosting round, {metric: [values]} (not saved with the model).
+    evals_result_: dict = field(default_factory=dict, compare=False, repr=False)
 
     def _params(self) -> dict:
         extra = {"tweedie_variance_power": TWEEDIE_POWER} if self.objective == "tweedie" else {}
@@ -55,6 +57,7 @@ class BaselineCorrectedRegressor:
             self.config,
             init_train=_log_base(init_train),
             init_val=_log_base(init_val),
+            record=self.evals_result_,
         )
         self.choice_ = Choice(weight=1.0)
         return self

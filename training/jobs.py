@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,42 +46,104 @@ def run_train(
     source: LogSource, cutoff: dt.date, config: TrainConfig, tracking_to: Tracking, report: Path | None = None
 ):
     """Read, train, log, register as the challenger; prints the backtest table, the run's address, the report's
-    location and a one-line verdict. Returns (result, run id, version)."""
+    location and a one-line verdict. The run is open from before the training (its duration is the training's);
+    a failure or an interrupt ends it FAILED with no version. Returns (result, run id, version)."""
     from training import tracking
     from training.frames import SnapshotStore
+    from training.promote import judge, metric_verdicts, summary
     from training.train import train as fit
 
     term = current()
     tracking.connect(tracking_to.uri)  # fail now, not after training, if the server is unreachable
     feature_config = FeatureConfig(columns=source.columns, policy=source.policy)
-    with term.status("reading and validating the purchase log"):
-        log = source.read()
-        store = SnapshotStore(log, feature_config)  # the customer-day table, built once for every snapshot
-        summary = store.report
-    feature_tables.policy(term.out, summary, log.source)
-    with term.progress("training") as progress:
-        result = fit(log, cutoff, config, feature_config, progress=progress, store=store)
-    facts = {
-        "transactions": str(log.source),
-        "data_range": f"{summary.first_day} .. {summary.last_day}",
-        "rows": str(summary.rows),
-        "customers": str(summary.customers),
-        "as_of": cutoff.isoformat(),
-        "backtest_cutoff": result.test_cutoff.isoformat(),
-        "horizon_days": str(config.horizon_days),
-    }
-    with term.status("logging the run and registering the model in MLflow"):
-        run_id, version = tracking.log_training(
-            result, config, facts, str(log.source), tracking_to.experiment, tracking_to.model_name, tracking_to.uri
-        )
+    with tracking.training_run(cutoff, config.horizon_days, tracking_to.experiment, tracking_to.uri) as run:
+        with term.status("reading and validating the purchase log"):
+            log = source.read()
+            store = SnapshotStore(log, feature_config)  # the customer-day table, built once for every snapshot
+            summary_ = store.report
+        feature_tables.policy(term.out, summary_, log.source)
+        started = time.monotonic()
+        run.checkpoint()
+
+        def step(*args) -> None:  # an interrupt a query swallowed stops the training at the next step
+            run.checkpoint()
+            progress(*args)
+
+        with term.progress("training") as progress:
+            result = fit(log, cutoff, config, feature_config, progress=step, store=store)
+        run.checkpoint()
+        trained_in = time.monotonic() - started
+        facts = {
+            "transactions": str(log.source),
+            "data_range": f"{summary_.first_day} .. {summary_.last_day}",
+            "rows": str(summary_.rows),
+            "customers": str(summary_.customers),
+            "as_of": cutoff.isoformat(),
+            "backtest_cutoff": result.test_cutoff.isoformat(),
+            "horizon_days": str(config.horizon_days),
+            "training_seconds": f"{trained_in:.1f}",
+        }
+        frame = tracking.backtest_frame(result)
+        champion = tracking.alias_version(run.client, tracking_to.model_name, defaults.CHAMPION)
+        if champion is not None:
+            try:
+                frame = _with_champion(tracking_to.model_name, frame, champion)
+            except InputError as exc:
+                term.out.print(f"not compared with the champion: {exc}", soft_wrap=True)
+                champion = None
+        with term.status(f"comparing on {len(frame):,} customers (paired bootstrap)"):
+            judged = judge(frame, champion is not None)
+        comparison = judged.comparison
+        with term.status("logging the run and registering the model in MLflow"):
+            version, where = tracking.record(
+                run, result, config, facts, str(log.source), tracking_to.model_name, comparison, report
+            )
     show.backtest(term.out, result.metrics)
     show.choices(term.out, result.final_fit)
     term.out.print(
-        f"run [bold]{run_id}[/] logged; model [bold]{tracking_to.model_name}[/] version {version} is now "
-        f"[bold]@{defaults.CHALLENGER}[/] (tracking URI {tracking.tracking_uri(tracking_to.uri)})",
+        f"run [bold]{run.name}[/] ({run.run_id}) logged; model [bold]{tracking_to.model_name}[/] version {version} "
+        f"is now [bold]@{defaults.CHALLENGER}[/] (tracking URI {run.uri})",
         soft_wrap=True,
     )
-    return result, run_id, version
+    if run.ui_command:
+        term.out.print(f"open the run: `{run.ui_command}`, then {run.url}", soft_wrap=True)
+    else:
+        term.out.print(f"open the run: {run.url}", soft_wrap=True)
+    term.out.print(f"report: {where}", soft_wrap=True)
+    term.out.print(f"verdict: {summary(result.metrics, metric_verdicts(result.metrics, comparison))}", soft_wrap=True)
+    if champion is not None:
+        term.out.print(
+            f"against champion v{champion.version} on this backtest, `clv promote` would find it: {judged.reason}",
+            soft_wrap=True,
+        )
+    return result, run.run_id, version
+
+
+def _with_champion(name: str, frame, champion):
+    """The backtest frame with the champion's churn and CLV predictions over its window (``champion_*``), as
+    promote.judge compares them; InputError when the champion cannot be loaded."""
+    from training import tracking
+
+    term = current()
+    window = int(frame["backtest_window_days"].iloc[0])
+    with term.status(f"scoring champion v{champion.version} on the {window}-day backtest window"):
+        try:
+            bundle, _ = tracking.load_bundle(f"models:/{name}/{champion.version}")
+        except Exception as exc:  # e.g. a bundle format of another code version
+            raise InputError(
+                f"cannot load champion v{champion.version} to compare: {str(exc).splitlines()[0]}; retrain it, "
+                "or promote with --force"
+            ) from None
+        scored = dataclasses.replace(bundle, horizon_days=window).predict(frame, reasons=False)
+    if dt.date.fromisoformat(bundle.trained_as_of) > frame["snapshot"].iloc[0].date():  # the window's cutoff
+        term.out.print(
+            f"note: champion v{champion.version} was trained on data up to {bundle.trained_as_of}, inside this "
+            "window: the comparison favours it",
+            soft_wrap=True,
+        )
+    return frame.assign(
+        champion_churn=scored["churn_probability"].to_numpy(), champion_clv=scored["predicted_clv"].to_numpy()
+    )
 
 
 def _judge(client, name: str, challenger, champion):
@@ -92,24 +155,7 @@ def _judge(client, name: str, challenger, champion):
     frame = tracking.load_backtest_frame(client, challenger)
     window = int(frame["backtest_window_days"].iloc[0])
     if champion is not None:
-        with term.status(f"scoring champion v{champion.version} on the challenger's {window}-day backtest window"):
-            try:
-                bundle, _ = tracking.load_bundle(f"models:/{name}/{champion.version}")
-            except Exception as exc:  # e.g. a bundle format of another code version
-                raise InputError(
-                    f"cannot load champion v{champion.version} to compare: {str(exc).splitlines()[0]}; retrain it, "
-                    "or promote with --force"
-                ) from None
-            scored = dataclasses.replace(bundle, horizon_days=window).predict(frame, reasons=False)
-        if dt.date.fromisoformat(bundle.trained_as_of) > frame["snapshot"].iloc[0].date():  # the window's cutoff
-            term.out.print(
-                f"note: champion v{champion.version} was trained on data up to {bundle.trained_as_of}, inside this "
-                "window: the comparison favours it",
-                soft_wrap=True,
-            )
-        frame = frame.assign(
-            champion_churn=scored["churn_probability"].to_numpy(), champion_clv=scored["predicted_clv"].to_numpy()
-        )
+        frame = _with_champion(name, frame, champion)
     with term.status(f"comparing on {len(frame):,} customers (paired bootstrap)"):
         return judge(frame, champion is not None), window
 
@@ -137,16 +183,19 @@ def run_promote(name: str, force: bool, tracking_uri: str | None) -> bool:
         verdict, window = None, None
     if verdict is None:
         tracking.set_alias(client, name, defaults.CHAMPION, challenger.version)
+        tracking.record_promotion(client, name, challenger, champion, None, promoted=True, forced=True)
         out.print(f"[bold green]promoted[/] version {challenger.version} to @champion (forced, not judged)")
         return True
     show.promotion(out, verdict, challenger.version, champion.version if champion else None, window)
     if verdict.promote or force:
         tracking.set_alias(client, name, defaults.CHAMPION, challenger.version)
+        tracking.record_promotion(client, name, challenger, champion, verdict, promoted=True, forced=force)
         note = " (forced)" if force and not verdict.promote else ""
         out.print(
             f"[bold green]promoted[/] version {challenger.version} to @champion{note}: {verdict.reason}", soft_wrap=True
         )
         return True
+    tracking.record_promotion(client, name, challenger, champion, verdict, promoted=False, forced=False)
     out.print(f"[bold yellow]not promoted[/]: {verdict.reason}; use --force to override", soft_wrap=True)
     return False
 

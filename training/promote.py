@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from models.compare import Contender, compare
+from models.compare import TIE, Contender, compare
 
-__all__ = ["BASE_COLUMNS", "CHAMPION_COLUMNS", "Verdict", "judge"]
+__all__ = ["BASE_COLUMNS", "CHAMPION_COLUMNS", "HIGHER_IS_BETTER", "Verdict", "judge", "metric_verdicts", "summary"]
 
 BASE_COLUMNS = ("churned", "future_spend", "challenger_churn", "challenger_clv", "baseline_churn", "baseline_clv")
 CHAMPION_COLUMNS = ("champion_churn", "champion_clv")
@@ -85,3 +85,72 @@ def judge(frame: pd.DataFrame, has_champion: bool, n_boot: int = 200, seed: int 
         seed=seed,
     )
     return Verdict(not comparison["worse"].any(), comparison, _reason(comparison, has_champion))
+
+
+# The better direction of each backtest metric (train.evaluate's keys); the aggregate error is judged by its size.
+HIGHER_IS_BETTER = {
+    "roc_auc": True, "pr_auc": True, "gini": True, "top10_capture": True, "top20_capture": True,
+    "brier": False, "log_loss": False, "calibration_error": False, "rmse": False, "mae": False,
+    "decile_mape": False, "aggregate_error": False, "purchases_mae": False,
+}  # fmt: skip
+BOOTSTRAPPED = {"roc_auc": "roc_auc", "brier": "brier", "gini": "gini", "aggregate_error": "abs_aggregate_error"}
+BY_INTERVAL = "95 % paired bootstrap interval of model - baseline: better or worse when wholly on that side of 0"
+BY_POINT = "point estimates in the metric's better direction (no interval: any difference counts)"
+
+
+def _point(metric: str, model: float, baseline: float) -> str:
+    if metric == "aggregate_error":
+        model, baseline = abs(model), abs(baseline)
+    if model != model or baseline != baseline:
+        return "undefined"
+    diff = model - baseline
+    if abs(diff) <= TIE:
+        return "tie"
+    return "better" if (diff > 0) == HIGHER_IS_BETTER[metric] else "worse"
+
+
+def _interval(row) -> str:
+    if row.lo != row.lo:
+        return "undefined"
+    if row.worse:
+        return "worse"
+    better = row.lo > TIE if row.higher_is_better else row.hi < -TIE
+    return "better" if better else "tie"
+
+
+def metric_verdicts(metrics: dict[str, float], comparison: pd.DataFrame | None = None) -> dict[str, tuple[str, str]]:
+    """Per backtest metric, what ships against the BTYD baseline: (better | worse | tie | undefined, how it was
+    judged). Metrics with a row against the baseline in ``comparison`` (a :func:`judge` comparison) are judged
+    beyond noise on its bootstrap interval; the others on the point estimates, in each metric's better direction."""
+    rows = {}
+    if comparison is not None:
+        rows = {r.metric: r for r in comparison[comparison["other"] == "baseline"].itertuples(index=False)}
+    out = {}
+    for metric in HIGHER_IS_BETTER:
+        if f"model.{metric}" not in metrics or f"baseline.{metric}" not in metrics:
+            continue
+        row = rows.get(BOOTSTRAPPED.get(metric, ""))
+        if row is not None:
+            out[metric] = (_interval(row), BY_INTERVAL)
+        else:
+            out[metric] = (_point(metric, metrics[f"model.{metric}"], metrics[f"baseline.{metric}"]), BY_POINT)
+    return out
+
+
+NAMES = {"roc_auc": "churn AUC", "brier": "churn Brier", "gini": "CLV Gini", "aggregate_error": "CLV aggregate error"}
+
+
+def summary(metrics: dict[str, float], verdicts: dict[str, tuple[str, str]]) -> str:
+    """One line: on how many metrics what ships beats the BTYD baseline, the headline values, and where it is worse
+    or tied."""
+    by = {v: [m for m, (verdict, _) in verdicts.items() if verdict == v] for v in ("better", "worse", "tie")}
+    ties = ", ".join(by["tie"]) if len(by["tie"]) <= 4 else f"{len(by['tie'])} metrics"
+    headline = ", ".join(
+        f"{NAMES[m]} {metrics[f'model.{m}']:.3g} vs {metrics[f'baseline.{m}']:.3g}"
+        for m in NAMES
+        if f"model.{m}" in metrics
+    )
+    return (
+        f"beats the BTYD baseline on {len(by['better'])} of {len(verdicts)} metrics ({headline}); "
+        f"worse on: {', '.join(by['worse']) or 'none'}; tied on: {ties or 'none'}"
+    )

@@ -4,6 +4,8 @@ the registry version and its aliases. A failure before the alias is set leaves n
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import hashlib
 import json
 import os
 import signal
@@ -13,7 +15,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
@@ -69,6 +71,116 @@ def set_alias(client: MlflowClient, name: str, alias: str, model_version: str) -
     client.set_registered_model_alias(name, alias, model_version)
 
 
+SAMPLING_SECONDS = 10  # system metrics (CPU, memory, disk, network) every 10 s while the run is open
+KIND_TAG = "mlflow.experimentKind"  # the experiment type the MLflow 3 UI opens it as
+CURVE_BATCH = 1000  # metric values per request (the REST API's limit)
+DESCRIPTION = (
+    "Per customer with a purchase before the as-of date: the probability of no purchase over the next horizon "
+    "days (churn), the net spend over them (CLV) with a P10-P90 interval, and the expected purchases. LightGBM "
+    "corrections of a BTYD (BG/NBD + Gamma-Gamma) baseline, blended with it as chosen on held-out customers. Each "
+    "version says its as-of date, horizon, backtest against the baseline and, once judged, its promotion."
+)
+
+
+@dataclass
+class TrainingRun:
+    """The MLflow run a training records into, open from before the training starts."""
+
+    run_id: str
+    experiment_id: str
+    name: str
+    client: MlflowClient
+    uri: str
+    registering: contextlib.ExitStack  # what must outlive the run (the held interrupts while registering)
+    interrupted: list[int] = field(default_factory=list)  # signals that arrived while the run was open
+
+    def checkpoint(self) -> None:
+        """Raise KeyboardInterrupt if SIGTERM / SIGINT arrived since the run opened, even if the KeyboardInterrupt
+        it raised was swallowed (a C extension such as DuckDB can clear it while a query runs)."""
+        if self.interrupted:
+            raise KeyboardInterrupt
+
+    @property
+    def url(self) -> str:
+        """The run's page: on the server, or on ``mlflow ui`` (127.0.0.1:5000) for a local store."""
+        path = f"/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+        if self.uri.startswith(("http://", "https://")):
+            return self.uri.rstrip("/") + path
+        return f"http://127.0.0.1:5000{path}"
+
+    @property
+    def ui_command(self) -> str | None:
+        """How to open the pages of a local store, None for a server."""
+        if self.uri.startswith(("http://", "https://")):
+            return None
+        return f"mlflow ui --backend-store-uri {self.uri}"
+
+
+def run_name(client: MlflowClient, experiment_id: str, as_of, horizon_days: int) -> str:
+    """``train 2025-01-01 h181d 20261130-151203`` (UTC start), with a suffix if that name is taken already."""
+    base = f"train {as_of} h{horizon_days}d {dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
+    taken = {
+        r.info.run_name
+        for r in client.search_runs([experiment_id], filter_string=f"attributes.run_name LIKE '{base}%'")
+    }
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+@contextlib.contextmanager
+def training_run(as_of, horizon_days: int, experiment: str, uri: str | None = None):
+    """Open the run before training so its duration is the training's; yields a :class:`TrainingRun`. The run
+    ends FAILED if the block raises (or is interrupted), FINISHED otherwise; system metrics are sampled meanwhile."""
+    client = connect(uri)
+    exp = mlflow.set_experiment(experiment)
+    if KIND_TAG not in exp.tags:  # the UI then opens the experiment as "Machine learning" (runs), not GenAI (traces)
+        client.set_experiment_tag(exp.experiment_id, KIND_TAG, "custom_model_development")
+    end_orphaned_runs(client, exp.experiment_id)
+    name = run_name(client, exp.experiment_id, as_of, horizon_days)
+    mlflow.set_system_metrics_sampling_interval(SAMPLING_SECONDS)
+    mlflow.set_system_metrics_samples_before_logging(1)
+    arrived: list[int] = []
+    with (
+        interrupts_noted(arrived),  # restored last: after the handlers held while registering
+        contextlib.ExitStack() as registering,
+        contextlib.ExitStack() as running,
+    ):
+        with interrupts_held():  # a SIGTERM while the run is being created ends it FAILED once it exists
+            run = running.enter_context(
+                mlflow.start_run(
+                    run_name=name,
+                    tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
+                    log_system_metrics=True,
+                )
+            )
+        yield TrainingRun(run.info.run_id, exp.experiment_id, name, client, tracking_uri(uri), registering, arrived)
+
+
+@contextlib.contextmanager
+def interrupts_noted(arrived: list[int]):
+    """SIGTERM / SIGINT handled as before (by the handler already installed, e.g. the CLI's, which raises
+    KeyboardInterrupt), and also appended to ``arrived`` for :meth:`TrainingRun.checkpoint`. Main thread only, and
+    only over handlers that are Python functions."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in HELD_SIGNALS}
+
+    def note(signum, frame):
+        arrived.append(signum)
+        previous[signum](signum, frame)
+
+    installed = {sig: signal.signal(sig, note) for sig, handler in previous.items() if callable(handler)}
+    try:
+        yield
+    finally:
+        for sig, handler in installed.items():
+            signal.signal(sig, handler)
+
+
 def log_training(
     result: TrainResult,
     config: TrainConfig,
@@ -77,48 +189,164 @@ def log_training(
     experiment: str,
     register_as: str,
     uri: str | None = None,
+    comparison: pd.DataFrame | None = None,
 ) -> tuple[str, str]:
-    """Record the run and register the model with alias ``challenger``; returns (run id, model version)."""
-    client = connect(uri)
-    exp = mlflow.set_experiment(experiment)
-    end_orphaned_runs(client, exp.experiment_id)
-    with (
-        contextlib.ExitStack() as registering,
-        mlflow.start_run(
-            run_name=f"train as of {result.bundle.trained_as_of}",
-            tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
-        ) as run,
-    ):
-        mlflow.log_params(config.as_params())
-        mlflow.set_tags(
-            facts
-            | {
-                "git_commit": git_commit(),
-                "final_model": f"the BTYD baseline alone: {result.final_fit.baseline_only}"
-                if result.final_fit.baseline_only
-                else "early-stopped boosters, blended with the baseline as chosen on held-out customers",
-                "customer_sample_share": f"{result.customer_share:.4f}",
-            }
+    """Open a run, record a finished training in it and register the model as ``challenger``; returns (run id,
+    model version). ``clv train`` opens the run before training instead (see :func:`training_run`)."""
+    with training_run(result.bundle.trained_as_of, result.bundle.horizon_days, experiment, uri) as run:
+        version_, _ = record(run, result, config, facts, source, register_as, comparison)
+    return run.run_id, version_
+
+
+MLFLOW_GROUPS = (("model.", "backtest/model/"), ("baseline.", "backtest/baseline/"), ("backtest.", "backtest/"))
+
+
+def mlflow_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """``result.metrics`` under MLflow names grouped by ``/``: ``model.roc_auc`` -> ``backtest/model/roc_auc``,
+    ``baseline.x`` -> ``backtest/baseline/x``, ``backtest.x`` -> ``backtest/x``, ``final.x`` -> ``final/x``. The
+    signed ``lift.*`` are left out: the ``verdict/*`` tags say which side is better."""
+    out = {}
+    for key, value in metrics.items():
+        if key.startswith("lift."):
+            continue
+        for old, new in (*MLFLOW_GROUPS, ("final.", "final/")):
+            if key.startswith(old):
+                out[new + key.removeprefix(old)] = value
+                break
+        else:
+            out[key] = value
+    return out
+
+
+def verdict_tags(verdicts: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """``verdict/<metric>``: better | worse | tie | undefined against the BTYD baseline, and ``verdict/how``."""
+    tags = {f"verdict/{metric}": verdict for metric, (verdict, _) in verdicts.items()}
+    hows = sorted({how for _, how in verdicts.values()})
+    tags["verdict/how"] = "; ".join(
+        f"{', '.join(m for m, (_, h) in verdicts.items() if h == how)}: {how}" for how in hows
+    )
+    return tags
+
+
+def curves(result: TrainResult) -> dict[str, list[float]]:
+    """``curve/<fit>/<output>/<metric>``: each booster's validation loss after each round (backtest and final)."""
+    out = {}
+    for fit, bundle in (("backtest", result.backtest_bundle), ("final", result.bundle)):
+        for output, model in (("churn", bundle.churn), ("clv", bundle.clv), ("purchases", bundle.purchases)):
+            for metric, values in getattr(model, "evals_result_", {}).items():
+                out[f"curve/{fit}/{output}/{metric}"] = values
+    return out
+
+
+def _log_curves(run: TrainingRun, result: TrainResult) -> None:
+    from mlflow.entities import Metric
+
+    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    points = [
+        Metric(key, float(v), now, step) for key, values in curves(result).items() for step, v in enumerate(values, 1)
+    ]
+    for i in range(0, len(points), CURVE_BATCH):
+        run.client.log_batch(run.run_id, metrics=points[i : i + CURVE_BATCH], synchronous=True)
+
+
+def record(
+    run: TrainingRun,
+    result: TrainResult,
+    config: TrainConfig,
+    facts: dict[str, str],
+    source: str,
+    register_as: str,
+    comparison: pd.DataFrame | None = None,
+    report_to: Path | None = None,
+) -> tuple[str, str]:
+    """Record a training in its open run and register the model as ``challenger``; returns (model version, where
+    the HTML report is). ``comparison``: a :func:`training.promote.judge` comparison of this backtest (against the
+    baseline, and the champion if any); computed against the baseline when not given. ``report_to``: also write
+    the report there."""
+    from training.promote import judge, metric_verdicts, summary
+
+    if comparison is None:
+        comparison = judge(backtest_frame(result), has_champion=False).comparison
+    verdicts = metric_verdicts(result.metrics, comparison)
+    line = summary(result.metrics, verdicts)
+    data = transactions_dataset(source)
+    mlflow.log_params(config.as_params())
+    mlflow.set_tags(
+        facts
+        | verdict_tags(verdicts)
+        | {
+            "git_commit": git_commit(),
+            "final_model": f"the BTYD baseline alone: {result.final_fit.baseline_only}"
+            if result.final_fit.baseline_only
+            else "early-stopped boosters, blended with the baseline as chosen on held-out customers",
+            "customer_sample_share": f"{result.customer_share:.4f}",
+            "verdict": line,
+            "transactions_uri": data.source.uri,
+            "transactions_digest": data.digest,
+            "mlflow.note.content": _run_note(result, facts, line),
+        }
+    )
+    mlflow.log_dict({"backtest": asdict(result.backtest_fit), "final": asdict(result.final_fit)}, "fits.json")
+    _log_curves(run, result)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        backtest_frame(result).to_parquet(tmp_path / BACKTEST_FILE, index=False)
+        mlflow.log_artifact(str(tmp_path / BACKTEST_FILE), "backtest")
+        plots = report.plots(result, tmp_path / "plots")
+        for path in plots.values():
+            mlflow.log_artifact(str(path), "plots")
+        html = report.html_report(result, plots, facts, tmp_path / "report.html", comparison=comparison)
+        mlflow.log_artifact(str(html))
+        if report_to is not None:
+            report_to.parent.mkdir(parents=True, exist_ok=True)
+            report_to.write_bytes(html.read_bytes())
+        report.comparison_table(result.metrics).to_csv(tmp_path / "backtest_metrics.csv", index=False)
+        mlflow.log_artifact(str(tmp_path / "backtest_metrics.csv"))
+        comparison.to_csv(tmp_path / "comparison.csv", index=False)
+        mlflow.log_artifact(str(tmp_path / "comparison.csv"), "backtest")
+        model_id = _log_model(result, tmp_path)
+    _log_datasets(result, data, model_id)
+    # Registering and aliasing happen whole: a SIGTERM now is held until the run has ended FINISHED.
+    run.checkpoint()
+    run.registering.enter_context(interrupts_held())
+    version_tags = {
+        "as_of": result.bundle.trained_as_of,
+        "horizon_days": str(result.bundle.horizon_days),
+        "backtest_cutoff": result.test_cutoff.isoformat(),
+        "transactions": data.source.uri,
+    }
+    version_ = _register(
+        run.client, model_id, register_as, run.run_id, version_tags, _version_description(result, line)
+    )
+    where = str(report_to) if report_to is not None else f"{mlflow.get_artifact_uri('report.html')}"
+    return version_, where
+
+
+def _run_note(result: TrainResult, facts: dict[str, str], line: str) -> str:
+    """The run's description (its page's "Description"): what was trained on what, and the verdict."""
+    return (
+        f"Training as of {result.bundle.trained_as_of}, horizon {result.bundle.horizon_days} days, on "
+        f"{facts.get('transactions', 'the purchase log')}. Backtest: a model on data before {result.test_cutoff}, "
+        f"tested on the next {result.test_window_days} days ({int(result.metrics.get('backtest.customers', 0)):,} "
+        f"customers): what ships {line}. Metrics: backtest/model/* vs backtest/baseline/*; verdict/* tags say which "
+        "is better; curve/* are the boosters' validation losses per round."
+    )
+
+
+def _version_description(result: TrainResult, line: str) -> str:
+    m = result.metrics
+    return (
+        f"Churn probability and CLV over the next {result.bundle.horizon_days} days of each customer with a purchase "
+        f"before the as-of date (as-of {result.bundle.trained_as_of}, horizon {result.bundle.horizon_days} days). "
+        f"Backtest on {int(m.get('backtest.customers', 0)):,} customers over the {result.test_window_days} "
+        f"days after {result.test_cutoff}: {line}. Final model: "
+        + (
+            f"the BTYD baseline alone ({result.final_fit.baseline_only})."
+            if result.final_fit.baseline_only
+            else "early-stopped boosters blended with the baseline."
         )
-        mlflow.log_metrics(result.metrics)
-        mlflow.log_dict({"backtest": asdict(result.backtest_fit), "final": asdict(result.final_fit)}, "fits.json")
-        _log_datasets(result, source)
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp_path = Path(tmp)
-            backtest_frame(result).to_parquet(tmp_path / BACKTEST_FILE, index=False)
-            mlflow.log_artifact(str(tmp_path / BACKTEST_FILE), "backtest")
-            plots = report.plots(result, tmp_path / "plots")
-            for path in plots.values():
-                mlflow.log_artifact(str(path), "plots")
-            html = report.html_report(result, plots, facts, tmp_path / "report.html")
-            mlflow.log_artifact(str(html))
-            report.comparison_table(result.metrics).to_csv(tmp_path / "backtest_metrics.csv", index=False)
-            mlflow.log_artifact(str(tmp_path / "backtest_metrics.csv"))
-            model_uri = _log_model(result, tmp_path)
-        # Registering and aliasing happen whole: a SIGTERM now is held until the run has ended FINISHED.
-        registering.enter_context(interrupts_held())
-        version_ = _register(client, model_uri, register_as, run.info.run_id)
-    return run.info.run_id, version_
+        + " Not yet judged for promotion."
+    )
 
 
 @contextlib.contextmanager
@@ -198,12 +426,73 @@ def load_backtest_frame(client: MlflowClient, mv) -> pd.DataFrame:
         return pd.read_parquet(path)
 
 
-def _log_datasets(result: TrainResult, source: str) -> None:
+EDGE_BYTES = 1 << 20  # per file, the digest reads the first and last MiB (plus size and mtime), not the whole file
+
+
+def transactions_uri(source: str) -> str:
+    """The purchase log as an absolute URI: ``file:///abs/path`` (a glob kept as written), or the URI as given."""
+    if "://" in source:
+        return source
+    path = Path(source).expanduser().absolute()
+    if any(ch in source for ch in "*?["):
+        return "file://" + str(path)
+    return path.as_uri()
+
+
+def files_digest(source: str) -> str:
+    """A digest of the purchase log's files that stays cheap on big logs: per file (a directory or glob: each, in
+    order) its name, size, mtime and first and last MiB; a log elsewhere (object store) digests its URI only."""
+    from features.io import resolve_files
+
+    h = hashlib.sha256()
+    try:
+        files = resolve_files(source)[0] if "://" not in source else []
+    except InputError:
+        files = []
+    if not files:
+        h.update(source.encode())
+    for name in files:
+        stat = os.stat(name)
+        h.update(f"{Path(name).absolute()}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        with open(name, "rb") as fh:
+            h.update(fh.read(EDGE_BYTES))
+            if stat.st_size > 2 * EDGE_BYTES:
+                fh.seek(-EDGE_BYTES, os.SEEK_END)
+                h.update(fh.read(EDGE_BYTES))
+    return h.hexdigest()[:16]
+
+
+def transactions_dataset(source: str):
+    """The purchase log as an MLflow dataset: its absolute URI and :func:`files_digest`, no data."""
+    import warnings
+
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.http_dataset_source import HTTPDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+
+    uri = transactions_uri(source)
+    try:
+        with warnings.catch_warnings():  # "can be interpreted in multiple ways": all of them local files
+            warnings.simplefilter("ignore")
+            where = resolve_dataset_source(uri)
+    except Exception:  # a scheme MLflow has no dataset source for
+        where = HTTPDatasetSource(uri)
+    return MetaDataset(where, name="transactions", digest=files_digest(source))
+
+
+def _log_datasets(result: TrainResult, data, model_id: str) -> None:
+    """The log, and samples of the backtest customers' features and predictions, as the run's inputs; the backtest
+    metrics logged on the model against the backtest features, so the model's page shows them and their data."""
+    from mlflow.entities import LoggedModelInput
+
+    uri = data.source  # the log's dataset source (a URI string would be resolved again, with a warning)
+    mlflow.log_input(data, context="training")
     sample = result.test_frame.sample(n=min(10_000, len(result.test_frame)), random_state=0)
-    ds = mlflow.data.from_pandas(sample, source=source, name="backtest-features", targets="future_spend")
-    mlflow.log_input(ds, context="backtest")
+    features = mlflow.data.from_pandas(sample, source=uri, name="backtest-features", targets="future_spend")
+    mlflow.log_input(features, context="backtest", model=LoggedModelInput(model_id))
     bt = result.backtest.sample(n=min(10_000, len(result.backtest)), random_state=0)
-    mlflow.log_input(mlflow.data.from_pandas(bt, source=source, name="backtest-predictions"), context="evaluation")
+    mlflow.log_input(mlflow.data.from_pandas(bt, source=uri, name="backtest-predictions"), context="evaluation")
+    mlflow.log_metrics(mlflow_metrics(result.metrics), model_id=model_id, dataset=features, synchronous=True)
 
 
 def _log_model(result: TrainResult, tmp: Path) -> str:
@@ -227,19 +516,70 @@ def _log_model(result: TrainResult, tmp: Path) -> str:
         input_example=example,
         pip_requirements=pip_requirements(),
     )
-    return info.model_uri
+    return info.model_id
 
 
-def _register(client: MlflowClient, model_uri: str, name: str, run_id: str) -> str:
-    """Register and move ``challenger``; if anything fails after the version exists, delete it again."""
-    mv = mlflow.register_model(model_uri, name)
+def _register(
+    client: MlflowClient, model_id: str, name: str, run_id: str, facts: dict[str, str], description: str
+) -> str:
+    """Register the logged model (``models:/<model_id>``) with its description and tags and move ``challenger``; if
+    anything fails after the version exists, delete it again."""
     try:
-        client.set_model_version_tag(name, mv.version, "run_id", run_id)
+        client.create_registered_model(name, description=DESCRIPTION)
+    except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        client.update_registered_model(name, description=DESCRIPTION)
+    tags = {"run_id": run_id, "model_id": model_id} | facts
+    mv = client.create_model_version(
+        name, f"models:/{model_id}", run_id=run_id, tags=tags, description=description, model_id=model_id
+    )
+    try:
+        _link_version(client, model_id, name, str(mv.version))
         set_alias(client, name, "challenger", mv.version)
     except BaseException:
         client.delete_model_version(name, mv.version)
         raise
     return str(mv.version)
+
+
+def _link_version(client: MlflowClient, model_id: str, name: str, version_: str) -> None:
+    """The logged model's list of registered versions (what ``mlflow.register_model`` records)."""
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+    links = json.loads(client.get_logged_model(model_id).tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
+    client.set_logged_model_tags(
+        model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([*links, {"name": name, "version": version_}])}
+    )
+
+
+def record_promotion(
+    client: MlflowClient, name: str, challenger, champion, verdict, promoted: bool, forced: bool
+) -> None:
+    """On the challenger's version: ``promotion/*`` tags, a paragraph in its description, and the comparison it was
+    judged on as ``promotion/comparison.csv`` and ``.json`` in its run."""
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    against = f"champion v{champion.version} and the BTYD baseline" if champion is not None else "the BTYD baseline"
+    if verdict is None:
+        outcome, words = "promoted (forced, not judged)", "promoted to @champion with --force, not judged"
+    elif promoted and verdict.promote:
+        outcome, words = "promoted", f"promoted to @champion: {verdict.reason}"
+    elif promoted:
+        outcome, words = "promoted (forced)", f"promoted to @champion with --force although {verdict.reason}"
+    else:
+        outcome, words = "refused", f"not promoted: {verdict.reason}"
+    tags = {"promotion/outcome": outcome, "promotion/date": when, "promotion/against": against}
+    if verdict is not None:
+        tags["promotion/reason"] = verdict.reason
+        client.log_text(challenger.run_id, verdict.comparison.to_csv(index=False), "promotion/comparison.csv")
+        client.log_dict(challenger.run_id, verdict.comparison.to_dict(orient="records"), "promotion/comparison.json")
+    for key, value in tags.items():
+        client.set_model_version_tag(name, challenger.version, key, value[:5000])
+    previous = (client.get_model_version(name, challenger.version).description or "").replace(
+        " Not yet judged for promotion.", ""
+    )
+    paragraph = f"Promotion {when}, judged against {against}: {words}."
+    client.update_model_version(name, challenger.version, description=f"{previous}\n\n{paragraph}".strip())
 
 
 def alias_version(client: MlflowClient, name: str, alias: str):

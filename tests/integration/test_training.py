@@ -40,18 +40,20 @@ def test_run_is_logged_with_params_metrics_plots_and_datasets(registered, mlflow
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["horizon"] == "120d" and run.data.params["booster.max_rounds"] == "150"
-    assert "model.gini" in run.data.metrics and "baseline.gini" in run.data.metrics
+    assert "backtest/model/gini" in run.data.metrics and "backtest/baseline/gini" in run.data.metrics
     assert run.data.tags["final_model"].startswith("early-stopped boosters, blended with the baseline")
     assert "backtest/backtest.parquet" in {a.path for a in client.list_artifacts(run_id, "backtest")}
     for output in ("churn", "clv", "purchases"):
-        assert 0.0 <= run.data.metrics[f"final.{output}_weight"] <= 1.0
+        assert 0.0 <= run.data.metrics[f"final/{output}_weight"] <= 1.0
     artifacts = {a.path for a in client.list_artifacts(run_id)} | {
         a.path for a in client.list_artifacts(run_id, "plots")
     }
     for name in ("report.html", "plots/gains.png", "plots/calibration.png", "plots/deciles.png",
                  "plots/feature_importance.png", "plots/shap_summary.png", "plots/interval_coverage.png"):  # fmt: skip
         assert name in artifacts
-    assert {d.dataset.name for d in run.inputs.dataset_inputs} >= {"backtest-features", "backtest-predictions"}
+    assert {d.dataset.name for d in run.inputs.dataset_inputs} >= {
+        "transactions", "backtest-features", "backtest-predictions"
+    }  # fmt: skip
     mv = client.get_model_version_by_alias(NAME, "challenger")
     assert mv.version == version and mv.run_id == run_id
 
@@ -116,12 +118,26 @@ def test_promotion_on_one_window_against_baseline_and_champion(
     worse.baseline.bgnbd_ = dataclasses.replace(worse.baseline.bgnbd_, r=worse.baseline.bgnbd_.r * 5)
 
     # No champion yet: judged against the baseline only; equal to it is not worse.
-    _, first = _register_copy(trained, small_config, mlflow_uri, generated, as_good)
+    first_run, first = _register_copy(trained, small_config, mlflow_uri, generated, as_good)
     assert run_promote(NAME, False, mlflow_uri) and champion_of() == first
     assert "no champion yet" in capsys.readouterr().out
+    # The promotion is on the version's page (tags, description) and its comparison in the run.
+    mv = client.get_model_version(NAME, first)
+    assert mv.tags["promotion/outcome"] == "promoted" and mv.tags["promotion/against"] == "the BTYD baseline"
+    assert "no champion yet" in mv.tags["promotion/reason"]
+    assert "Promotion " in mv.description and "promoted to @champion" in mv.description
+    assert "Not yet judged" not in mv.description, mv.description
+    assert f"as-of {trained.backtest_bundle.trained_as_of}" in mv.description
+    logged = {a.path for a in client.list_artifacts(first_run, "promotion")}
+    assert logged == {"promotion/comparison.csv", "promotion/comparison.json"}
+    table = pd.read_csv(client.download_artifacts(first_run, "promotion/comparison.csv"))
+    assert set(table["other"]) == {"baseline"} and "roc_auc" in set(table["metric"])
     # Worse than the baseline and the champion beyond noise: refused, the champion stays.
     _, bad = _register_copy(trained, small_config, mlflow_uri, generated, worse)
     assert not run_promote(NAME, False, mlflow_uri)
+    refused = client.get_model_version(NAME, bad)
+    assert refused.tags["promotion/outcome"] == "refused" and "Not promoted" not in refused.description
+    assert f"champion v{first}" in refused.tags["promotion/against"] and "not promoted:" in refused.description
     out = capsys.readouterr().out
     assert "not promoted" in out and "worse than the baseline beyond noise" in out
     assert "worse than the champion beyond noise" in out and "95 % paired bootstrap" in out
@@ -169,6 +185,14 @@ def test_cli_train_promote_score_end_to_end(mlflow_uri, generated, tmp_path):
               "--every", "56d", "--register-as", "cli-model", "--order-col", "order_id")  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     assert "BTYD baseline" in res.stdout and "@challenger" in res.stdout
+    client = MlflowClient(mlflow_uri)
+    exp = client.get_experiment_by_name("customer-value")
+    (run,) = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("as_of") == AS_OF.isoformat()][:1]
+    # The run was open through the training: it lasted at least as long as the training did.
+    assert (run.info.end_time - run.info.start_time) / 1000 >= float(run.data.tags["training_seconds"]) > 0
+    assert f"{mlflow_uri}/#/experiments/{exp.experiment_id}/runs/{run.info.run_id}" in res.stdout
+    assert "report: " in res.stdout and "report.html" in res.stdout
+    assert "verdict: beats the BTYD baseline on " in res.stdout and "worse on: " in res.stdout
     res = clv("promote", "--name", "cli-model")
     assert res.returncode == 0 and "promoted" in res.stdout
     out = tmp_path / "scores.parquet"
@@ -181,8 +205,6 @@ def test_cli_train_promote_score_end_to_end(mlflow_uri, generated, tmp_path):
         "customer_id", "churn_probability", "predicted_clv", "clv_lower", "clv_upper",
         "expected_purchases", "next_order_date", "segment", "top_reasons", "model_version",
     ]  # fmt: skip
-    from mlflow import MlflowClient
-
     champion = MlflowClient(mlflow_uri).get_model_version_by_alias("cli-model", "champion").version
     assert set(scores["model_version"]) == {str(champion)}  # the version that scored, for the service to name
     assert scores["customer_id"].is_unique and scores["churn_probability"].between(0, 1).all()
