@@ -94,11 +94,14 @@ HIGHER_IS_BETTER = {
     "decile_mape": False, "aggregate_error": False, "purchases_mae": False,
 }  # fmt: skip
 BOOTSTRAPPED = {"roc_auc": "roc_auc", "brier": "brier", "gini": "gini", "aggregate_error": "abs_aggregate_error"}
+VERDICTS = ("better", "worse", "tie", "ahead", "behind", "undefined")
 BY_INTERVAL = "95 % paired bootstrap interval of model - baseline: better or worse when wholly on that side of 0"
-BY_POINT = "point estimates in the metric's better direction (no interval: any difference counts)"
+BY_POINT = "point estimates in the metric's better direction: ahead / behind, no interval, not beyond noise"
 
 
-def _point(metric: str, model: float, baseline: float) -> str:
+def point_verdict(metric: str, model: float, baseline: float) -> str:
+    """'ahead' / 'behind' / 'tie' by the point estimates alone, in the metric's better direction (no interval, so
+    no claim beyond noise); 'undefined' when either is missing."""
     if metric == "aggregate_error":
         model, baseline = abs(model), abs(baseline)
     if model != model or baseline != baseline:
@@ -106,11 +109,13 @@ def _point(metric: str, model: float, baseline: float) -> str:
     diff = model - baseline
     if abs(diff) <= TIE:
         return "tie"
-    return "better" if (diff > 0) == HIGHER_IS_BETTER[metric] else "worse"
+    return "ahead" if (diff > 0) == HIGHER_IS_BETTER[metric] else "behind"
 
 
-def _interval(row) -> str:
-    if row.lo != row.lo:
+def interval_verdict(row) -> str:
+    """'better' / 'worse' beyond noise (the whole interval of the difference on that side of 0), 'tie' within
+    noise, 'undefined' without an interval; for one row of a :func:`judge` comparison."""
+    if row.lo != row.lo or row.hi != row.hi:
         return "undefined"
     if row.worse:
         return "worse"
@@ -131,9 +136,9 @@ def metric_verdicts(metrics: dict[str, float], comparison: pd.DataFrame | None =
             continue
         row = rows.get(BOOTSTRAPPED.get(metric, ""))
         if row is not None:
-            out[metric] = (_interval(row), BY_INTERVAL)
+            out[metric] = (interval_verdict(row), BY_INTERVAL)
         else:
-            out[metric] = (_point(metric, metrics[f"model.{metric}"], metrics[f"baseline.{metric}"]), BY_POINT)
+            out[metric] = (point_verdict(metric, metrics[f"model.{metric}"], metrics[f"baseline.{metric}"]), BY_POINT)
     return out
 
 
@@ -141,16 +146,18 @@ NAMES = {"roc_auc": "churn AUC", "brier": "churn Brier", "gini": "CLV Gini", "ag
 
 
 def summary(metrics: dict[str, float], verdicts: dict[str, tuple[str, str]]) -> str:
-    """One line: on how many metrics what ships beats the BTYD baseline, the headline values, and where it is worse
-    or tied."""
-    by = {v: [m for m, (verdict, _) in verdicts.items() if verdict == v] for v in ("better", "worse", "tie")}
-    ties = ", ".join(by["tie"]) if len(by["tie"]) <= 4 else f"{len(by['tie'])} metrics"
+    """One line: where what ships beats the BTYD baseline beyond noise, where it is worse, and how the metrics
+    without an interval lean."""
+    by = {v: [m for m, (verdict, _) in verdicts.items() if verdict == v] for v in VERDICTS}
+    judged = [m for m, (_, how) in verdicts.items() if how == BY_INTERVAL]
     headline = ", ".join(
         f"{NAMES[m]} {metrics[f'model.{m}']:.3g} vs {metrics[f'baseline.{m}']:.3g}"
         for m in NAMES
         if f"model.{m}" in metrics
     )
+    leaning = len(verdicts) - len(judged)
     return (
-        f"beats the BTYD baseline on {len(by['better'])} of {len(verdicts)} metrics ({headline}); "
-        f"worse on: {', '.join(by['worse']) or 'none'}; tied on: {ties or 'none'}"
+        f"beats the BTYD baseline beyond noise on {len(by['better'])} of {len(judged)} bootstrapped metrics "
+        f"({headline}); worse on: {', '.join(by['worse']) or 'none'}; of {leaning} more by point estimate, ahead "
+        f"on {len(by['ahead'])}, behind on {len(by['behind'])}"
     )

@@ -21,10 +21,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from models.compare import LEVEL, METRICS, TIE  # noqa: E402
+from models.compare import LEVEL  # noqa: E402
 from models.explain import readable  # noqa: E402
 from models.metrics import calibration_table, decile_table  # noqa: E402
 from models.segments import SEGMENTS, value_risk_segment  # noqa: E402
+from training.promote import HIGHER_IS_BETTER, interval_verdict  # noqa: E402
+from training.promote import point_verdict as promote_point_verdict  # noqa: E402
 
 if TYPE_CHECKING:
     from training.train import FitReport, TrainResult
@@ -247,20 +249,10 @@ def _finite(value) -> bool:
     return value is not None and isinstance(value, int | float | np.floating) and math.isfinite(value)
 
 
-def _higher_is_better(row) -> bool:
-    value = getattr(row, "higher_is_better", None)
-    return bool(value) if value is not None and value == value else METRICS[row.metric][1]
-
-
 def bootstrap_verdict(row) -> str:
     """'better' / 'worse' beyond noise, 'within noise' or 'undefined' for one row of a promotion comparison."""
-    if not (_finite(row.lo) and _finite(row.hi)):
-        return "undefined"
-    if bool(row.worse):
-        return "worse"
-    higher = _higher_is_better(row)
-    better = row.lo > TIE if higher else row.hi < -TIE
-    return "better" if better else "within noise"
+    verdict = interval_verdict(row)
+    return "within noise" if verdict == "tie" else verdict
 
 
 def _rows_against(comparison: pd.DataFrame | None, other: str) -> dict[str, object]:
@@ -275,15 +267,11 @@ def _rows_against(comparison: pd.DataFrame | None, other: str) -> dict[str, obje
 
 def point_verdict(metric: str, metrics: Mapping[str, float]) -> str:
     """'ahead' / 'behind' / 'level' of the baseline by the point difference alone (no interval), '' if unknown."""
-    lift = metrics.get(f"lift.{metric}")
-    if metric not in DIRECTIONS or not _finite(lift):
-        return ""
     model, base = metrics.get(f"model.{metric}"), metrics.get(f"baseline.{metric}")
-    scale = max(1.0, abs(model or 0.0), abs(base or 0.0))
-    if abs(lift) <= TIE * scale:
-        return "level"
-    higher = DIRECTIONS[metric][0] == "↑"
-    return "ahead" if (lift > 0) == higher else "behind"
+    if metric not in HIGHER_IS_BETTER or not (_finite(model) and _finite(base)):
+        return ""
+    verdict = promote_point_verdict(metric, model, base)
+    return "level" if verdict == "tie" else verdict
 
 
 def metric_table(metrics: Mapping[str, float], comparison: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -706,7 +694,7 @@ def _champion_html(comparison: pd.DataFrame | None) -> str:
     for r in comparison.itertuples(index=False):
         verdict = bootstrap_verdict(r)
         verdict = f"{verdict} beyond noise" if verdict in ("better", "worse") else verdict
-        higher = _higher_is_better(r)
+        higher = bool(r.higher_is_better)
         interval = f"[{r.lo:+.4f}, {r.hi:+.4f}]" if _finite(r.lo) and _finite(r.hi) else "undefined"
         body.append(
             [

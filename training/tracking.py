@@ -219,7 +219,8 @@ def mlflow_metrics(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def verdict_tags(verdicts: dict[str, tuple[str, str]]) -> dict[str, str]:
-    """``verdict/<metric>``: better | worse | tie | undefined against the BTYD baseline, and ``verdict/how``."""
+    """``verdict/<metric>`` against the BTYD baseline: better | worse | tie beyond noise where there is a bootstrap
+    interval, ahead | behind | tie by point estimate elsewhere, undefined; and ``verdict/how``."""
     tags = {f"verdict/{metric}": verdict for metric, (verdict, _) in verdicts.items()}
     hows = sorted({how for _, how in verdicts.values()})
     tags["verdict/how"] = "; ".join(

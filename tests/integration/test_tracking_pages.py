@@ -38,12 +38,12 @@ def test_verdict_tags_follow_each_metrics_better_direction(registered, trained, 
     assert tags["verdict/brier"] == ("better" if brier["hi"] < 0 else "worse" if brier["lo"] > 0 else "tie")
     # A metric without a bootstrap interval is judged on its point estimates, and the tag says how.
     m = trained.metrics
-    expected = "better" if m["model.log_loss"] < m["baseline.log_loss"] else "worse"
+    expected = "ahead" if m["model.log_loss"] < m["baseline.log_loss"] else "behind"
     assert tags["verdict/log_loss"] == expected
-    expected = "better" if m["model.top10_capture"] > m["baseline.top10_capture"] else "worse"
+    expected = "ahead" if m["model.top10_capture"] > m["baseline.top10_capture"] else "behind"
     assert tags["verdict/top10_capture"] == expected
     assert "roc_auc" in tags["verdict/how"] and "bootstrap" in tags["verdict/how"]
-    assert "point estimates" in tags["verdict/how"] and tags["verdict"].startswith("beats the BTYD baseline on ")
+    assert "point estimates" in tags["verdict/how"] and tags["verdict"].startswith("beats the BTYD baseline beyond noise on ")
 
 
 def test_verdicts_by_interval_and_by_point_estimate():
@@ -64,7 +64,7 @@ def test_verdicts_by_interval_and_by_point_estimate():
                                              "other_value", "diff", "lo", "hi", "worse"])  # fmt: skip
     verdicts = {k: v for k, (v, _) in metric_verdicts(metrics, comparison).items()}
     assert verdicts == {
-        "roc_auc": "better", "brier": "worse", "gini": "tie", "log_loss": "better", "aggregate_error": "worse"
+        "roc_auc": "better", "brier": "worse", "gini": "tie", "log_loss": "ahead", "aggregate_error": "behind"
     }  # fmt: skip
 
 

@@ -192,7 +192,7 @@ def test_cli_train_promote_score_end_to_end(mlflow_uri, generated, tmp_path):
     assert (run.info.end_time - run.info.start_time) / 1000 >= float(run.data.tags["training_seconds"]) > 0
     assert f"{mlflow_uri}/#/experiments/{exp.experiment_id}/runs/{run.info.run_id}" in res.stdout
     assert "report: " in res.stdout and "report.html" in res.stdout
-    assert "verdict: beats the BTYD baseline on " in res.stdout and "worse on: " in res.stdout
+    assert "verdict: beats the BTYD baseline beyond noise on " in res.stdout and "worse on: " in res.stdout
     res = clv("promote", "--name", "cli-model")
     assert res.returncode == 0 and "promoted" in res.stdout
     out = tmp_path / "scores.parquet"
