@@ -65,7 +65,12 @@ def _version(value: bool) -> None:
 def main_options(
     ctx: typer.Context,
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show what libraries log (MLflow, BentoML, Spark) on screen too.")
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Show what libraries log (MLflow, BentoML, Spark) on screen instead of the log file.",
+        ),
     ] = False,
     log_file: Annotated[
         Path | None,
@@ -81,7 +86,10 @@ def main_options(
     """Churn probability and customer lifetime value from purchase logs. Every command has --help with an example."""
     if ctx.invoked_subcommand == "serve":  # the server's own access log belongs on screen
         return
-    ctx.obj = ctx.with_resource(quiet(log_file or default_log_file(), verbose))
+    try:
+        ctx.obj = ctx.with_resource(quiet(log_file or default_log_file(), verbose, required=log_file is not None))
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot write {log_file}: {exc.strerror or exc}", param_hint="--log-file") from None
 
 
 def main() -> None:

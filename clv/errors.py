@@ -33,12 +33,14 @@ def terminate_as_interrupt():
 
 
 def _details(term) -> str:
-    """Where the traceback went: the log file, or the screen with CLV_DEBUG=1."""
+    """Where the traceback went: the screen with CLV_DEBUG=1, else the log file when there is one."""
     if os.environ.get("CLV_DEBUG"):
         traceback.print_exc(file=term.err.file)
         return ""
-    traceback.print_exc()  # sys.stderr: the log file when one is open
-    return f" (traceback in {term.log_file})" if term.log_file else " (set CLV_DEBUG=1 for the traceback)"
+    if term.log_file is None:
+        return " (set CLV_DEBUG=1 for the traceback)"
+    traceback.print_exc()  # sys.stderr: the log file
+    return f" (traceback in {term.log_file})"
 
 
 def handle_errors(fn: Callable) -> Callable:

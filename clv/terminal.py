@@ -1,5 +1,5 @@
 """The terminal of one ``clv`` command: our messages, tables and progress bars on screen; what libraries print
-(MLflow INFO lines, Python warnings, JVM logs) in a log file, or on screen too with ``--verbose``."""
+(MLflow INFO lines, Python warnings, JVM logs) in a log file, or on screen instead with ``--verbose``."""
 
 from __future__ import annotations
 
@@ -93,9 +93,11 @@ def _fileno(stream) -> int | None:
 
 
 @contextlib.contextmanager
-def quiet(log_file: Path | None, verbose: bool = False) -> Iterator[Terminal]:
+def quiet(log_file: Path | None, verbose: bool = False, required: bool = False) -> Iterator[Terminal]:
     """Run a command with library output sent to ``log_file``: Python's ``sys.stderr`` and warnings, and, in a real
-    process, file descriptor 2 too (the JVM and C libraries write there). With ``verbose`` nothing is moved."""
+    process, file descriptor 2 too (the JVM and C libraries write there). With ``verbose`` nothing is moved. A log
+    file that cannot be opened leaves library output on screen, or, when ``required`` (the user named it), is an
+    ``OSError``."""
     if verbose or log_file is None:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
         with _in_use(Terminal(Console(file=sys.stdout), Console(file=sys.stderr))) as term:
@@ -107,6 +109,8 @@ def quiet(log_file: Path | None, verbose: bool = False) -> Iterator[Terminal]:
             log_file.unlink()
         sink = open(log_file, "a", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
     except OSError:  # no writable home: libraries keep the screen rather than the command failing
+        if required:
+            raise
         sink = None
     if sink is None:
         with _in_use(Terminal(Console(file=sys.stdout), Console(file=sys.stderr))) as term:

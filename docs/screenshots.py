@@ -15,6 +15,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from clv import defaults
+
 HERE = Path(__file__).resolve().parent
 # Offline: no background fetches, no first-run pages, no sandbox (root in a container).
 CHROMIUM_FLAGS = [
@@ -65,23 +67,19 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        env = os.environ | {
-            "MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db",
-            "CLV_LOG_FILE": str(work / "clv.log"),
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            "BENTOML_DO_NOT_TRACK": "true",
-        }
+        env = os.environ | defaults.TELEMETRY_OFF
+        env |= {"MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db", "CLV_LOG_FILE": str(work / "clv.log")}
         clv("demo", "--customers", str(args.customers), "--workdir", str(work / "demo"), env=env)
         shoot(args.browser, (work / "demo" / "report.html").as_uri(), args.out / "report.png", "1400,2400")
         data = work / "demo" / "data" / "transactions.parquet"
         scores, drift = work / "rescored.parquet", work / "drift.html"
         columns = ["--order-col", "order_id", "--cost-col", "cost"]
-        model = ["--model", "models:/customer-value@challenger"]
+        model = ["--model", defaults.model_uri(alias=defaults.CHALLENGER)]  # promoted or not, it exists
         clv("score", "-t", str(data), "--as-of", "2024-10-01", *columns, "-o", str(scores), "--report", str(drift),
             *model, env=env)  # fmt: skip
         shoot(args.browser, drift.as_uri(), args.out / "drift-report.png", "1400,2000")
         port = free_port()
-        serve = [sys.executable, "-m", "clv", "serve", "--snapshot", str(work / "demo" / "scores.parquet")]
+        serve = [sys.executable, "-m", "clv", "serve", "--snapshot", str(work / "demo" / "scores.parquet"), *model]
         with subprocess.Popen([*serve, "--port", str(port)], env=env, stdout=subprocess.DEVNULL) as proc:
             try:
                 wait_ready(f"http://127.0.0.1:{port}/readyz", proc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -104,6 +105,17 @@ def features(
     show.segments(term.out, written, horizon_days)
     rows, cols = written.count().execute(), len(written.columns)
     term.out.print(f"wrote {rows:,} customers x {cols} columns to [bold]{output}[/]")
+
+
+def check_html(path: Path, option: str = "--report") -> None:
+    """An HTML file name in a directory we can create or write, checked before any work is done."""
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"{option} {path}: the file name must end in .html")
+    if path.is_dir():
+        raise InputError(f"{option} {path} is a directory; give a file name ending in .html")
+    parent = next((p for p in (path.absolute().parent, *path.absolute().parents) if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {path}: cannot write in {parent or path.parent}")
 
 
 def check_output(output: str, engine: EngineConfig) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from features.errors import InputError
 
+SAMPLE_DIGITS = 4  # hex digits of the md5 digest that pick a customer's sample bucket (65,536 buckets)
+
 
 @dataclass(frozen=True)
 class ColumnMap:

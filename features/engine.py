@@ -27,12 +27,12 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
+from features.config import SAMPLE_DIGITS
 from features.errors import InputError
 
 ENGINES = ("duckdb", "spark")
 DEFAULT_ENGINE = "duckdb"
 SPILL_PREFIX = "clv-duckdb-"
-SAMPLE_DIGITS = 4  # hex digits of the md5 digest that pick a customer's sample bucket (65,536 buckets)
 # Local Spark when no master is configured (spark-submit, SPARK_REMOTE and --spark-conf spark.master all win).
 SPARK_LOCAL_MASTER = "local[*]"
 SPARK_DEFAULTS = {

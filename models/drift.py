@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.engine import SAMPLE_DIGITS
+from features.config import SAMPLE_DIGITS
 
 EPS = 1e-4
 

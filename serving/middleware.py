@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable
 
 from serving.metrics import CONTENT_TYPE, RequestMetrics
-from serving.openapi import ASSETS, DOC_PATHS
+from serving.openapi import ASSETS, DOC_PATHS, HEALTH_PATHS
 
-OPEN_PATHS = ("/livez", "/readyz", "/healthz", "/metrics")
+OPEN_PATHS = HEALTH_PATHS
 ADMIN_PATHS = ("/admin/",)  # need the admin key; locked (403) when none is configured
 EXTRA_HEADERS = {  # what the status asks for: the scheme to authenticate with, when to come back
     401: [(b"www-authenticate", b'Bearer realm="customer-value"')],

@@ -8,14 +8,14 @@ import copy
 import dataclasses
 from typing import Any
 
-from clv import package_version
+from clv import defaults, package_version
 
 PAGE = "/"  # the API page
 SPEC = "/docs.json"  # the OpenAPI document the page renders
 SCRIPT = "/docs.js"  # the page's Swagger UI set-up
 ASSETS = "/static_content/"  # Swagger UI's script and stylesheet, as the framework serves them from bentoml
 DOC_PATHS = (PAGE, SPEC, SCRIPT)  # open without a key, GET only: they describe the API and hold no data
-HEALTH_PATHS = ("/livez", "/readyz", "/healthz", "/metrics")
+HEALTH_PATHS = ("/livez", "/readyz", "/healthz", "/metrics")  # probes and metrics: no key
 TITLE = "Customer value API"
 DESCRIPTION = """\
 Churn probability and future customer lifetime value (CLV) for each customer, from purchase histories.
@@ -74,11 +74,11 @@ PREDICTION = {
     ],
 }
 MODEL_INFO = {
-    "name": "customer-value",
+    "name": defaults.MODEL_NAME,
     "version": "3",
-    "alias": "champion",
+    "alias": defaults.CHAMPION,
     "run_id": "a9e15830ad024f3fbe9daa263785fd50",
-    "model_uri": "models:/customer-value@champion",
+    "model_uri": defaults.CHAMPION_URI,
     "trained_as_of": "2025-01-01",
     "horizon_days": 181,
     "snapshot": "/srv/clv/scores.parquet",

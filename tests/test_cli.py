@@ -147,3 +147,29 @@ def test_unreachable_tracking_server_is_a_clear_error_before_training(tmp_path, 
     res = clv("train", "-t", good_csv, "--as-of", "2024-03-01", "--tracking-uri", f"http://127.0.0.1:{port}")
     assert res.returncode == 2 and "cannot reach the MLflow tracking server" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("command", ["score", "train"])
+def test_a_report_path_that_cannot_be_written_is_refused_before_any_work(tmp_path, good_csv, command):
+    out = tmp_path / "scores.parquet"
+    base = [command, "-t", good_csv, "--as-of", "2024-03-01", "--tracking-uri", f"sqlite:///{tmp_path}/m.db"]
+    if command == "score":
+        base += ["--out", out]
+    (tmp_path / "dir.html").mkdir()
+    (tmp_path / "a-file").write_text("")  # as a directory: not writable, even for root
+    for report, message in (
+        (tmp_path / "dir.html", "is a directory"),
+        (tmp_path / "r.txt", "must end in .html"),
+        (tmp_path / "a-file" / "report.html", "cannot write in"),
+    ):
+        res = clv(*base, "--report", report)
+        assert res.returncode == 2 and message in res.stderr, (report, res.stderr)
+        assert "Traceback" not in res.stderr and not out.exists() and not (tmp_path / "m.db").exists()
+
+
+def test_a_log_file_that_cannot_be_written_is_a_usage_error(tmp_path, good_csv):
+    (tmp_path / "a-file").write_text("")
+    res = clv("--log-file", tmp_path / "a-file" / "clv.log", "features", "-t", good_csv, "--as-of", "2024-03-01", "-o",
+              tmp_path / "f.parquet")  # fmt: skip
+    assert res.returncode == 2 and "--log-file" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "f.parquet").exists()

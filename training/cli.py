@@ -11,9 +11,9 @@ import typer
 from clv import defaults
 from clv.options import MLFLOW, OUTPUT, Horizon, LogOptions, ModelName, ModelUri, TrackingUri, Transactions, log_options
 from clv.terminal import current
-from features import ColumnMap, InputError, parse_horizon
+from features import ColumnMap, parse_horizon
 from features.build import as_date
-from features.cli import check_output
+from features.cli import check_html, check_output
 from training.jobs import LogSource, Tracking, run_promote, run_score, run_train
 from training.train import TrainConfig
 
@@ -54,13 +54,15 @@ def train(
         horizon=horizon, snapshots=snapshots, every=every, max_train_rows=max_train_rows, margin=margin
     )
     parse_horizon(every)
+    if report is not None:
+        check_html(report)
     source = LogSource(transactions, log.columns, log.policy, log.engine)
     run_train(source, as_date(as_of, "--as-of"), config, Tracking(tracking_uri, experiment, register_as), report)
 
 
 def promote(
     name: ModelName = defaults.MODEL_NAME,
-    force: Annotated[bool, typer.Option(help="Promote even if the challenger is worse.")] = False,
+    force: Annotated[bool, typer.Option(help="Promote even if the challenger is worse beyond noise.")] = False,
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Make the challenger the champion if, on its latest backtest window, it is not worse than the baseline or
@@ -90,8 +92,8 @@ def score(
     cutoff = as_date(as_of, "--as-of")
     check_output(output, log.engine)
     source = LogSource(transactions, log.columns, log.policy, log.engine)
-    if report is not None and report.suffix.lower() not in (".html", ".htm"):
-        raise InputError(f"--report {report}: the file name must end in .html")
+    if report is not None:
+        check_html(report)
     run_score(source, cutoff, output, model, reasons, tracking_uri, report)
 
 
@@ -121,7 +123,7 @@ def demo(
     source = LogSource(str(paths["transactions"]), ColumnMap(order="order_id", cost="cost"))
     tracking_to = Tracking(tracking_uri, defaults.EXPERIMENT, register_as)
     run_train(source, gen.end, config, tracking_to, workdir / "report.html")
-    out.rule("3. promote unless worse than the baseline or the champion")
+    out.rule("3. promote unless worse than the baseline or the champion beyond noise")
     run_promote(register_as, False, tracking_uri)
     alias = defaults.CHAMPION
     if tracking.alias_version(tracking.connect(tracking_uri), register_as, alias) is None:

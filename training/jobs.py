@@ -129,12 +129,12 @@ def _with_champion(name: str, frame, champion):
     with term.status(f"scoring champion v{champion.version} on the {window}-day backtest window"):
         try:
             bundle, _ = tracking.load_bundle(f"models:/{name}/{champion.version}")
-        except Exception as exc:  # e.g. a bundle format of another code version
+            scored = dataclasses.replace(bundle, horizon_days=window).predict(frame, reasons=False)
+        except Exception as exc:  # e.g. a bundle format or feature set of another code version
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(
-                f"cannot load champion v{champion.version} to compare: {str(exc).splitlines()[0]}; retrain it, "
-                "or promote with --force"
+                f"cannot score champion v{champion.version} to compare: {first}; retrain it, or promote with --force"
             ) from None
-        scored = dataclasses.replace(bundle, horizon_days=window).predict(frame, reasons=False)
     if dt.date.fromisoformat(bundle.trained_as_of) > frame["snapshot"].iloc[0].date():  # the window's cutoff
         term.out.print(
             f"note: champion v{champion.version} was trained on data up to {bundle.trained_as_of}, inside this "
@@ -245,7 +245,10 @@ def run_score(
     if report is None:
         show.drift(term.err, summarize(result, bundle, as_of=cutoff, model_version=version))
         return result
-    summary = write_drift_report(result, bundle, report, as_of=cutoff, model_version=version)
+    try:
+        summary = write_drift_report(result, bundle, report, as_of=cutoff, model_version=version)
+    except OSError as exc:
+        raise InputError(f"--report {report}: cannot write it: {exc.strerror or exc}") from None
     show.drift(term.err, summary)
     with term.status("logging the drift report to MLflow"):
         run_id = tracking.log_scoring(pinned, version, cutoff, summary.metrics(), report)

@@ -27,6 +27,7 @@ from mlflow.models import infer_signature
 from clv import defaults
 from clv.defaults import tracking_uri
 from features import InputError
+from features.engine import atomic_file
 from training import report
 from training.train import TrainConfig, TrainResult
 
@@ -298,9 +299,7 @@ def record(
             mlflow.log_artifact(str(path), "plots")
         html = report.html_report(result, plots, facts, tmp_path / "report.html", comparison=comparison)
         mlflow.log_artifact(str(html))
-        if report_to is not None:
-            report_to.parent.mkdir(parents=True, exist_ok=True)
-            report_to.write_bytes(html.read_bytes())
+        page = html.read_bytes()
         report.comparison_table(result.metrics).to_csv(tmp_path / "backtest_metrics.csv", index=False)
         mlflow.log_artifact(str(tmp_path / "backtest_metrics.csv"))
         comparison.to_csv(tmp_path / "comparison.csv", index=False)
@@ -319,8 +318,12 @@ def record(
     version_ = _register(
         run.client, model_id, register_as, run.run_id, version_tags, _version_description(result, line)
     )
-    where = str(report_to) if report_to is not None else f"{mlflow.get_artifact_uri('report.html')}"
-    return version_, where
+    if report_to is None:
+        return version_, mlflow.get_artifact_uri("report.html")
+    report_to.parent.mkdir(parents=True, exist_ok=True)  # a copy for the user, once the version exists
+    with atomic_file(report_to) as tmp_report:
+        tmp_report.write_bytes(page)
+    return version_, str(report_to)
 
 
 def _run_note(result: TrainResult, facts: dict[str, str], line: str) -> str:
@@ -537,7 +540,7 @@ def _register(
     )
     try:
         _link_version(client, model_id, name, str(mv.version))
-        set_alias(client, name, "challenger", mv.version)
+        set_alias(client, name, defaults.CHALLENGER, mv.version)
     except BaseException:
         client.delete_model_version(name, mv.version)
         raise
@@ -622,8 +625,11 @@ def log_scoring(model_uri: str, version: str, as_of, metrics: dict[str, float], 
     tagged with the model version and the scoring cutoff; returns its id."""
     client = MlflowClient()
     name = model_uri.removeprefix("models:/").split("/")[0]
-    trained_in = client.get_run(client.get_model_version(name, version).run_id).info.experiment_id
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if model_uri.startswith("models:/") and version.isdigit():
+        trained_in = client.get_run(client.get_model_version(name, version).run_id).info.experiment_id
+    else:  # a run or logged-model URI: no registry version to sit beside
+        name, trained_in = model_uri, mlflow.set_experiment(defaults.EXPERIMENT).experiment_id
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     with mlflow.start_run(experiment_id=trained_in, run_name=f"score {as_of} v{version} {stamp}") as run:
         mlflow.set_tags({"kind": "scoring", "model_name": name, "model_version": version, "as_of": str(as_of)})
         mlflow.log_metrics(metrics)

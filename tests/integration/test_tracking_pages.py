@@ -43,7 +43,9 @@ def test_verdict_tags_follow_each_metrics_better_direction(registered, trained, 
     expected = "ahead" if m["model.top10_capture"] > m["baseline.top10_capture"] else "behind"
     assert tags["verdict/top10_capture"] == expected
     assert "roc_auc" in tags["verdict/how"] and "bootstrap" in tags["verdict/how"]
-    assert "point estimates" in tags["verdict/how"] and tags["verdict"].startswith("beats the BTYD baseline beyond noise on ")
+    assert "point estimates" in tags["verdict/how"] and tags["verdict"].startswith(
+        "beats the BTYD baseline beyond noise on "
+    )
 
 
 def test_verdicts_by_interval_and_by_point_estimate():
