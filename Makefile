@@ -10,7 +10,7 @@ export UV_PYTHON := $(PYTHON)
 # Compiled once at install: without it every `clv` command spends ~2 s compiling pandas, ibis and friends.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: install demo test test-fast bench bench-large bench-quality bench-training bench-serving bench-service bench-fuzz bench-spark lint format clean
+.PHONY: install demo test test-fast bench bench-large bench-quality bench-training bench-serving bench-service bench-fuzz bench-cli bench-spark lint format clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
@@ -51,6 +51,9 @@ bench-service: install
 
 bench-fuzz: install
 	$(VENV)/bin/python benchmarks/fuzz.py --examples 200
+
+bench-cli: install
+	$(VENV)/bin/python benchmarks/cli.py --customers 100000
 
 bench-spark: install
 	$(VENV)/bin/python benchmarks/spark.py --rows 1000000,10000000
