@@ -34,6 +34,15 @@ TrackingUri = Annotated[
         rich_help_panel=MLFLOW,
     ),
 ]
+OutputFile = Annotated[
+    str,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Output file: .parquet or .csv (on Spark, a directory of part files).",
+        rich_help_panel=OUTPUT,
+    ),
+]
 ModelName = Annotated[str, typer.Option(help="Registered model name.", rich_help_panel=MLFLOW)]
 ModelUri = Annotated[str, typer.Option(help="Model URI (models:/NAME@alias or models:/NAME/VERSION).")]
 

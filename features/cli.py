@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from clv.options import OUTPUT, AsOf, LogOptions, Transactions, log_options
+from clv.options import AsOf, LogOptions, OutputFile, Transactions, log_options
 from clv.terminal import current
 from features import FeatureConfig, InputError, parse_horizon, policy_report, read_transactions
 from features import console as show
@@ -68,7 +68,7 @@ def generate(
 def features(
     transactions: Transactions,
     as_of: AsOf,
-    output: Annotated[str, typer.Option("--out", "-o", help="Output file: .parquet or .csv.", rich_help_panel=OUTPUT)],
+    output: OutputFile,
     log: LogOptions,
     horizon: Annotated[
         str | None, typer.Option(help="Also add labels over [as_of, as_of + horizon), e.g. 181d or 26w.")

@@ -9,7 +9,18 @@ from typing import Annotated
 import typer
 
 from clv import defaults
-from clv.options import MLFLOW, OUTPUT, Horizon, LogOptions, ModelName, ModelUri, TrackingUri, Transactions, log_options
+from clv.options import (
+    MLFLOW,
+    OUTPUT,
+    Horizon,
+    LogOptions,
+    ModelName,
+    ModelUri,
+    OutputFile,
+    TrackingUri,
+    Transactions,
+    log_options,
+)
 from clv.terminal import current
 from features import ColumnMap, parse_horizon
 from features.build import as_date
@@ -74,7 +85,7 @@ def promote(
 def score(
     transactions: Transactions,
     as_of: Annotated[str, typer.Option(help="Score customers with a purchase before this date.")],
-    output: Annotated[str, typer.Option("--out", "-o", help="Output file: .parquet or .csv.", rich_help_panel=OUTPUT)],
+    output: OutputFile,
     log: LogOptions,
     model: ModelUri = defaults.CHAMPION_URI,
     reasons: Annotated[bool, typer.Option(help="Add the top 3 reasons per customer (slower).")] = True,

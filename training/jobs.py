@@ -50,7 +50,7 @@ def run_train(
     a failure or an interrupt ends it FAILED with no version. Returns (result, run id, version)."""
     from training import tracking
     from training.frames import SnapshotStore
-    from training.promote import judge, metric_verdicts, summary
+    from training.promote import judge
     from training.train import train as fit
 
     term = current()
@@ -95,7 +95,7 @@ def run_train(
             judged = judge(frame, champion is not None)
         comparison = judged.comparison
         with term.status("logging the run and registering the model in MLflow"):
-            version, where = tracking.record(
+            version, where, verdict = tracking.record(
                 run, result, config, facts, str(log.source), tracking_to.model_name, comparison, report
             )
     show.backtest(term.out, result.metrics)
@@ -110,7 +110,7 @@ def run_train(
     else:
         term.out.print(f"open the run: {run.url}", soft_wrap=True)
     term.out.print(f"report: {where}", soft_wrap=True)
-    term.out.print(f"verdict: {summary(result.metrics, metric_verdicts(result.metrics, comparison))}", soft_wrap=True)
+    term.out.print(f"verdict: {verdict}", soft_wrap=True)
     if champion is not None:
         term.out.print(
             f"against champion v{champion.version} on this backtest, `clv promote` would find it: {judged.reason}",

@@ -195,7 +195,7 @@ def log_training(
     """Open a run, record a finished training in it and register the model as ``challenger``; returns (run id,
     model version). ``clv train`` opens the run before training instead (see :func:`training_run`)."""
     with training_run(result.bundle.trained_as_of, result.bundle.horizon_days, experiment, uri) as run:
-        version_, _ = record(run, result, config, facts, source, register_as, comparison)
+        version_, _, _ = record(run, result, config, facts, source, register_as, comparison)
     return run.run_id, version_
 
 
@@ -260,11 +260,11 @@ def record(
     register_as: str,
     comparison: pd.DataFrame | None = None,
     report_to: Path | None = None,
-) -> tuple[str, str]:
+) -> tuple[str, str, str]:
     """Record a training in its open run and register the model as ``challenger``; returns (model version, where
-    the HTML report is). ``comparison``: a :func:`training.promote.judge` comparison of this backtest (against the
-    baseline, and the champion if any); computed against the baseline when not given. ``report_to``: also write
-    the report there."""
+    the HTML report is, the verdict line). ``comparison``: a :func:`training.promote.judge` comparison of this
+    backtest (against the baseline, and the champion if any); computed against the baseline when not given.
+    ``report_to``: also write the report there."""
     from training.promote import judge, metric_verdicts, summary
 
     if comparison is None:
@@ -319,11 +319,11 @@ def record(
         run.client, model_id, register_as, run.run_id, version_tags, _version_description(result, line)
     )
     if report_to is None:
-        return version_, mlflow.get_artifact_uri("report.html")
+        return version_, mlflow.get_artifact_uri("report.html"), line
     report_to.parent.mkdir(parents=True, exist_ok=True)  # a copy for the user, once the version exists
     with atomic_file(report_to) as tmp_report:
         tmp_report.write_bytes(page)
-    return version_, str(report_to)
+    return version_, str(report_to), line
 
 
 def _run_note(result: TrainResult, facts: dict[str, str], line: str) -> str:
